@@ -1,0 +1,270 @@
+//! The `rbm` command line: thin glue over the library.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use rbm::data::{load_mnist, Mnist};
+use rbm::engine::sample_rows;
+use rbm::images::{filters_image, samples_image};
+use rbm::modelfile::{load_model, save_model, write_atomic};
+use rbm::train::{EpochRecord, Method, TrainConfig, Trainer};
+use rbm::{Rbm, Stream};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Restricted Boltzmann Machines: train, sample and evaluate binary RBMs on MNIST.
+#[derive(Parser)]
+#[command(name = "rbm", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an RBM on MNIST (defaults: the tutorial's PCD-15 run) and write
+    /// filters, samples, metrics and the model into the output directory.
+    Train(TrainArgs),
+    /// Draw the samples picture from a saved model.
+    Sample(SampleArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Training algorithm: persistent CD (pcd) or contrastive divergence (cd).
+    #[arg(long, value_enum, default_value = "pcd")]
+    method: Method,
+    /// Gibbs steps per update (the k of CD-k / PCD-k).
+    #[arg(short = 'k', default_value_t = 15)]
+    k: usize,
+    /// Learning rate of plain SGD.
+    #[arg(long, default_value_t = 0.1)]
+    lr: f32,
+    /// Images per minibatch (also the number of persistent chains for PCD).
+    #[arg(long, default_value_t = 20)]
+    batch_size: usize,
+    /// Passes over the training images.
+    #[arg(long, default_value_t = 15)]
+    epochs: usize,
+    /// Number of hidden units.
+    #[arg(long, default_value_t = 500)]
+    hidden: usize,
+    /// Seed of every random draw (initial weights, chains, sample offset).
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// Use only the first N of the 50,000 training images (quick runs).
+    #[arg(long, default_value_t = 50_000)]
+    train_size: usize,
+    #[command(flatten)]
+    io: DataOut,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// Worker threads (default: all cores); results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct DataOut {
+    /// Directory with the four MNIST IDX files (.gz or plain).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Output directory for pictures, metrics and the model.
+    #[arg(long, value_name = "DIR", default_value = "rbm_plots")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct SamplingArgs {
+    /// Number of sampling chains (columns of samples.png).
+    #[arg(long, default_value_t = 20)]
+    chains: usize,
+    /// Number of plotted sample rows.
+    #[arg(long, default_value_t = 10)]
+    samples: usize,
+    /// Gibbs steps between two plotted rows.
+    #[arg(long, default_value_t = 1000)]
+    plot_every: usize,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// The model file (model.safetensors).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    #[command(flatten)]
+    io: DataOut,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// Seed of the chains and of the test-image offset.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => run_train(a),
+        Command::Sample(a) => run_sample(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn threads(flag: Option<usize>) -> Result<usize> {
+    match flag {
+        Some(0) => bail!("--threads: must be at least 1"),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// The data directory: --data, else ./data/mnist, else the one in this crate's source tree.
+fn data_dir(flag: &Option<PathBuf>) -> PathBuf {
+    if let Some(d) = flag {
+        return d.clone();
+    }
+    let local = PathBuf::from("data/mnist");
+    if local.is_dir() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
+}
+
+fn load_data(flag: &Option<PathBuf>) -> Result<Mnist> {
+    println!("... loading data");
+    Ok(load_mnist(&data_dir(flag))?)
+}
+
+/// Creates the output directory and checks that it can be written.
+fn prepare_out(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
+    let probe = out.join(".rbm-write-test");
+    std::fs::write(&probe, b"").with_context(|| format!("--out {}: directory is not writable", out.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+fn check_sampling(s: &SamplingArgs, n_test: usize) -> Result<()> {
+    if s.chains == 0 || s.chains > n_test {
+        bail!("--chains: must be in 1..={n_test} (the chains start at test images), got {}", s.chains);
+    }
+    if s.samples == 0 {
+        bail!("--samples: must be at least 1");
+    }
+    if s.plot_every == 0 {
+        bail!("--plot-every: must be at least 1");
+    }
+    Ok(())
+}
+
+fn progress_bar(len: u64, msg: String) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg);
+    pb
+}
+
+/// Draws samples.png as the tutorial: `chains` chains from consecutive test
+/// images at a random offset, `samples` rows, `plot_every` steps before each.
+fn draw_samples(rbm: &Rbm, data: &Mnist, s: &SamplingArgs, seed: u64, n_threads: usize, out: &Path) -> Result<f64> {
+    let n_test = data.test.n;
+    let offset = Stream::new(seed, 1).below((n_test - s.chains + 1) as u64) as usize;
+    let init = data.test.slice(offset..offset + s.chains).to_f32();
+    let t = Instant::now();
+    let rows = sample_rows(rbm, &init, s.samples, s.plot_every, seed, n_threads, |r| println!(" ... plotting sample  {r}"));
+    let secs = t.elapsed().as_secs_f64();
+    samples_image(&rows, s.chains, 28).save_png(&out.join("samples.png"))?;
+    Ok(secs)
+}
+
+fn config_metadata(cfg: &TrainConfig, epochs_done: usize) -> HashMap<String, String> {
+    HashMap::from([
+        ("config".to_string(), serde_json::to_string(cfg).expect("config serialises")),
+        ("epochs_done".to_string(), epochs_done.to_string()),
+        ("seed".to_string(), cfg.seed.to_string()),
+    ])
+}
+
+fn write_metrics(out: &Path, history: &[EpochRecord]) -> Result<()> {
+    let mut csv = String::from("epoch,cost,seconds\n");
+    for r in history {
+        csv += &format!("{},{},{:.3}\n", r.epoch, r.cost, r.seconds);
+    }
+    Ok(write_atomic(&out.join("metrics.csv"), csv.as_bytes())?)
+}
+
+fn run_train(a: TrainArgs) -> Result<()> {
+    let cfg = TrainConfig {
+        method: a.method,
+        k: a.k,
+        lr: a.lr,
+        batch_size: a.batch_size,
+        epochs: a.epochs,
+        n_hidden: a.hidden,
+        seed: a.seed,
+        train_size: a.train_size,
+    };
+    cfg.check(50_000)?;
+    let n_threads = threads(a.threads)?;
+    let data = load_data(&a.io.data)?;
+    check_sampling(&a.sampling, data.test.n)?;
+    prepare_out(&a.io.out)?;
+    let out = &a.io.out;
+
+    let rbm = Rbm::new(784, cfg.n_hidden, &mut Stream::new(cfg.seed, 0))?;
+    let mut trainer = Trainer::new(&rbm, cfg.clone())?;
+    let train = data.train.slice(0..cfg.train_size);
+    let nb = cfg.batches_per_epoch();
+    let mut training_secs = 0f64;
+    while !trainer.done() {
+        let epoch = trainer.epoch;
+        let pb = progress_bar(nb as u64, format!("epoch {epoch}"));
+        let t = Instant::now();
+        let cost = loop {
+            let done = trainer.run(&train, 25, n_threads)?;
+            pb.set_position(trainer.batch_index as u64);
+            if let Some(c) = done {
+                break c;
+            }
+        };
+        let secs = t.elapsed().as_secs_f64();
+        pb.finish_and_clear();
+        training_secs += secs;
+        trainer.history.push(EpochRecord { epoch, cost, seconds: secs });
+        println!("Training epoch {epoch}, cost is  {cost}");
+        let rbm = trainer.rbm();
+        filters_image(&rbm, 28).save_png(&out.join(format!("filters_at_epoch_{epoch}.png")))?;
+        write_metrics(out, &trainer.history)?;
+    }
+    println!("Training took {:.6} minutes", training_secs / 60.0);
+    let rbm = trainer.rbm();
+    save_model(&out.join("model.safetensors"), &rbm, config_metadata(&cfg, trainer.epoch))?;
+    let secs = draw_samples(&rbm, &data, &a.sampling, cfg.seed, n_threads, out)?;
+    println!("Sampling took {secs:.2} seconds; wrote {}", out.display());
+    Ok(())
+}
+
+fn run_sample(a: SampleArgs) -> Result<()> {
+    let (rbm, _) = load_model(&a.model)?;
+    if rbm.n_visible != 784 {
+        bail!("{}: the model has {} visible units; MNIST sampling needs 784", a.model.display(), rbm.n_visible);
+    }
+    let n_threads = threads(a.threads)?;
+    let data = load_data(&a.io.data)?;
+    check_sampling(&a.sampling, data.test.n)?;
+    prepare_out(&a.io.out)?;
+    let secs = draw_samples(&rbm, &data, &a.sampling, a.seed, n_threads, &a.io.out)?;
+    println!("Sampling took {secs:.2} seconds; wrote {}", a.io.out.join("samples.png").display());
+    Ok(())
+}
