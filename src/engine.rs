@@ -410,3 +410,47 @@ pub fn sample_rows(rbm: &Rbm, init: &[f32], n_rows: usize, plot_every: usize, se
         })
         .collect()
 }
+
+/// The matrix products of `n_updates` training updates and nothing else (no
+/// sampling, no barriers), each part on its thread as in training: the speed
+/// limit the training loop is measured against. `monitor_product` adds the
+/// pseudo-likelihood's product. Returns the seconds taken.
+pub fn products_only(rbm: &Rbm, batch: usize, k: usize, monitor_product: bool, n_updates: usize, n_threads: usize) -> f64 {
+    let mut engine = Engine::new(rbm, batch, 0, 0);
+    for part in &mut engine.parts {
+        let part = part.get_mut().unwrap();
+        part.h_mean.iter_mut().for_each(|h| *h = 0.0); // the "gradient" adds zeros
+    }
+    let (b, nv) = (batch, rbm.n_visible);
+    let this = &engine;
+    let t = std::time::Instant::now();
+    run_team(n_threads, |ctx| {
+        for p in ctx.parts() {
+            let mut guard = this.parts[p].lock().unwrap();
+            let part = &mut *guard;
+            let m = part.cols.len();
+            // SAFETY: this function's threads only read x and write their own partial.
+            let x = unsafe { this.x.get(0..2 * b * nv) };
+            let partial = unsafe { this.partial.get_mut(p * b * nv..(p + 1) * b * nv) };
+            for _ in 0..n_updates {
+                gemm(&mut part.pre_h, b, m, nv, &x[..b * nv], false, &part.w, false, 1.0, false);
+                if monitor_product {
+                    gemm(&mut part.pre_h, b, m, nv, &x[..b * nv], false, &part.w, false, 1.0, false);
+                }
+                for _ in 0..k {
+                    gemm(partial, b, nv, m, &part.h_sample, false, &part.w, true, 1.0, false);
+                    gemm(&mut part.pre_h, b, m, nv, &x[b * nv..], false, &part.w, false, 1.0, false);
+                }
+                gemm(&mut part.w, nv, m, 2 * b, x, true, &part.h_mean, false, 1.0, true);
+            }
+        }
+    });
+    t.elapsed().as_secs_f64()
+}
+
+/// Floating-point operations of one training update's products:
+/// (2 + 2 [monitor] + 4k + 4) · batch · n_visible · n_hidden.
+pub fn update_flops(nv: usize, nh: usize, batch: usize, k: usize, monitor_product: bool) -> f64 {
+    let per = (batch * nv * nh) as f64;
+    (2.0 + if monitor_product { 2.0 } else { 0.0 } + 4.0 * k as f64 + 4.0) * per
+}

@@ -28,6 +28,24 @@ enum Command {
     Train(TrainArgs),
     /// Draw the samples picture from a saved model.
     Sample(SampleArgs),
+    /// Measure training and sampling speed against the matrix products' own speed.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Minibatch updates per timing.
+    #[arg(long, default_value_t = 400)]
+    updates: usize,
+    /// Timings per figure (best and median are reported).
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Directory with the MNIST files.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -110,6 +128,7 @@ fn main() {
     let result = match cli.command {
         Command::Train(a) => run_train(a),
         Command::Sample(a) => run_sample(a),
+        Command::Bench(a) => run_bench(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -266,5 +285,63 @@ fn run_sample(a: SampleArgs) -> Result<()> {
     prepare_out(&a.io.out)?;
     let secs = draw_samples(&rbm, &data, &a.sampling, a.seed, n_threads, &a.io.out)?;
     println!("Sampling took {secs:.2} seconds; wrote {}", a.io.out.join("samples.png").display());
+    Ok(())
+}
+
+/// Best and median of some timings.
+fn best_median(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (v[0], v[v.len() / 2])
+}
+
+fn run_bench(a: BenchArgs) -> Result<()> {
+    if a.updates == 0 || a.repeat == 0 {
+        bail!("--updates and --repeat must be at least 1");
+    }
+    let n_threads = threads(a.threads)?;
+    let data = load_data(&a.data)?;
+    println!("threads: {n_threads}; each figure: best and median of {} timings", a.repeat);
+    for (name, method, k, batch) in [("PCD-15, batch 20 (the tutorial)", Method::Pcd, 15, 20), ("CD-1, batch 100", Method::Cd, 1, 100)] {
+        let cfg = TrainConfig { method, k, batch_size: batch, train_size: 50_000, ..TrainConfig::default() };
+        let rbm = Rbm::new(784, cfg.n_hidden, &mut Stream::new(cfg.seed, 0))?;
+        let monitor = method == Method::Pcd;
+        let flops = rbm::engine::update_flops(784, cfg.n_hidden, batch, k, monitor);
+        let n = a.updates.min(cfg.batches_per_epoch());
+        let (mut loop_t, mut prod_t) = (Vec::new(), Vec::new());
+        let mut trainer = Trainer::new(&rbm, cfg.clone())?;
+        for _ in 0..a.repeat {
+            prod_t.push(rbm::engine::products_only(&rbm, batch, k, monitor, n, n_threads) / n as f64);
+            if trainer.batch_index + n > cfg.batches_per_epoch() {
+                trainer = Trainer::new(&rbm, cfg.clone())?;
+            }
+            let t = Instant::now();
+            trainer.run(&data.train, n, n_threads)?;
+            loop_t.push(t.elapsed().as_secs_f64() / n as f64);
+        }
+        let (lb, lm) = best_median(loop_t);
+        let (pb, pm) = best_median(prod_t);
+        println!("{name}: {:.1} MFLOP per update", flops / 1e6);
+        println!("  (a) training loop:   {:8.1} updates/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)", 1.0 / lb, 1.0 / lm, flops / lb / 1e9, flops / lm / 1e9);
+        println!("  (b) products alone:  {:8.1} updates/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)", 1.0 / pb, 1.0 / pm, flops / pb / 1e9, flops / pm / 1e9);
+        println!("  (c) efficiency (a)/(b): {:.1}% best, {:.1}% median", 100.0 * pb / lb, 100.0 * pm / lm);
+        if method == Method::Pcd {
+            let epoch = cfg.batches_per_epoch() as f64;
+            println!("  one epoch of {} updates: {:.1} s at the best speed; 15 epochs: {:.2} min", epoch, epoch * lb, 15.0 * epoch * lb / 60.0);
+        }
+    }
+    let rbm = Rbm::new(784, 500, &mut Stream::new(1234, 0))?;
+    let init = data.test.slice(0..20).to_f32();
+    let mut times = Vec::new();
+    let mut prod = Vec::new();
+    for _ in 0..a.repeat.min(3) {
+        let t = Instant::now();
+        sample_rows(&rbm, &init, 10, 1000, 1234, n_threads, |_| {});
+        times.push(t.elapsed().as_secs_f64());
+        prod.push(rbm::engine::products_only(&rbm, 20, 15, true, 100, n_threads) / 100.0);
+    }
+    let (sb, sm) = best_median(times);
+    let (pb, _) = best_median(prod);
+    let flops = rbm::engine::update_flops(784, 500, 20, 15, true);
+    println!("(d) sampling phase (10 rows x 1,000 gibbs_vhv steps, 20 chains): {sb:.2} s best, {sm:.2} s median (products alone meanwhile: {:.1} GFLOP/s)", flops / pb / 1e9);
     Ok(())
 }

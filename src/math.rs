@@ -93,8 +93,12 @@ const LOG2E: f32 = std::f32::consts::LOG2_E;
 #[inline(always)]
 pub fn exp_fast(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
-    // round(x * log2 e) to nearest, by the 1.5 * 2^23 trick (|x log2 e| < 2^22).
-    let n = (x * LOG2E + 12582912.0) - 12582912.0;
+    // round(x * log2 e) to nearest by the 1.5 * 2^23 trick (|x log2 e| < 2^22):
+    // t's low mantissa bits then hold n as an integer, read without a
+    // (saturating, hence unvectorisable) float-to-int cast.
+    let t = x * LOG2E + 12582912.0;
+    let n = t - 12582912.0;
+    let ni = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);
     // Cody-Waite: ln2 = 0.693359375 - 2.12194440e-4, the first part exact in f32.
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let r2 = r * r;
@@ -103,7 +107,7 @@ pub fn exp_fast(x: f32) -> f32 {
         * r
         + 5.000_000_1e-1;
     let y = p * r2 + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let scale = f32::from_bits(((ni + 127) as u32) << 23);
     y * scale
 }
 
