@@ -4,13 +4,18 @@
 //!
 //! Why this shape: at the tutorial's sizes one product takes 100-400 us, too
 //! short for a BLAS's own threading to pay. Instead, part p owns the hidden
-//! columns `C_p` of W as its own contiguous `[n_visible, |C_p|]` block (784 KB
-//! for 784 x 250), which stays in its core's L2 cache for both directions of
-//! the chain:
+//! columns `C_p` of W as its own contiguous block, kept twice: `w` as
+//! `[n_visible, |C_p|]` rows for propup and `wt` as `[|C_p|, n_visible]` rows
+//! for propdown (each row padded to a multiple of 64 floats):
 //!
 //!   propup   (part p):  pre_h[:, C_p] = v W[:, C_p] + hbias[C_p]         no exchange
 //!   propdown (part p):  partial_p     = h[:, C_p] W[:, C_p]^T           [batch, n_visible]
 //!   visible  (rows q):  pre_v = Σ_p partial_p + vbias, over batch rows R_q
+//!
+//! Both products multiply a mostly-zero left operand (binary chain states, or
+//! MNIST's background), so they run as sparse products ([`xw_product`]): the sum of the rows of
+//! `w` (or `wt`) picked by the nonzeros. The two copies receive the same
+//! increments, so they stay exact transposes of each other.
 //!
 //! The number of parts, [`N_PARTS`], is a constant, not the thread count:
 //! every random stream belongs to a part and every sum runs over parts in a
@@ -18,7 +23,7 @@
 //! Phases are separated by a spinning barrier (a sleeping one costs more
 //! than the work between two barriers).
 
-use crate::math::{bias_sigmoid_sample, gemm};
+use crate::math::{bias_sigmoid_sample, gemm, pad64, xw_product};
 use crate::model::Rbm;
 use crate::rng::Stream;
 use std::cell::UnsafeCell;
@@ -145,8 +150,17 @@ pub struct Part {
     pub cols: Range<usize>,
     /// batch rows whose visible units this part samples
     pub rows: Range<usize>,
-    /// `[n_visible, m]`, m = |cols|: W[:, cols]
+    /// `[n_visible, ldw]`: W[:, cols], rows padded to ldw = pad64(m), m = |cols|
     pub w: Vec<f32>,
+    pub ldw: usize,
+    /// `[m, ldwt]`: W[:, cols]^T, rows padded to ldwt = pad64(n_visible)
+    pub wt: Vec<f32>,
+    pub ldwt: usize,
+    /// `[n_visible, m]` scratch: a weight increment
+    pub dw: Vec<f32>,
+    /// scratch of the sparse products (nonzero positions and values)
+    pub idx: Vec<u32>,
+    pub val: Vec<f32>,
     /// `[m]`
     pub hbias: Vec<f32>,
     /// `[batch, m]` pre-sigmoid activations of the hidden units
@@ -212,9 +226,14 @@ impl Engine {
                 let cols = split(nh, N_PARTS, p);
                 let rows = split(batch, N_PARTS, p);
                 let m = cols.len();
-                let mut w = Vec::with_capacity(nv * m);
+                let (ldw, ldwt) = (pad64(m), pad64(nv));
+                let mut w = vec![0f32; nv * ldw];
+                let mut wt = vec![0f32; m * ldwt];
                 for i in 0..nv {
-                    w.extend_from_slice(&rbm.w[i * nh + cols.start..i * nh + cols.end]);
+                    for (jj, j) in cols.clone().enumerate() {
+                        w[i * ldw + jj] = rbm.w[i * nh + j];
+                        wt[jj * ldwt + i] = rbm.w[i * nh + j];
+                    }
                 }
                 let (hid, vis) = stream_ids(stream_base, p);
                 Mutex::new(Part {
@@ -228,9 +247,15 @@ impl Engine {
                     vis_rng: Stream::new(seed, vis),
                     vb_eff: vec![0.0; nv],
                     hb_eff: vec![0.0; m],
+                    dw: vec![0.0; nv * m],
+                    idx: Vec::new(),
+                    val: Vec::new(),
                     cols,
                     rows,
                     w,
+                    ldw,
+                    wt,
+                    ldwt,
                 })
             })
             .collect();
@@ -257,7 +282,7 @@ impl Engine {
             let m = part.cols.len();
             for i in 0..nv {
                 w[i * nh + part.cols.start..i * nh + part.cols.end]
-                    .copy_from_slice(&part.w[i * m..(i + 1) * m]);
+                    .copy_from_slice(&part.w[i * part.ldw..i * part.ldw + m]);
             }
             hbias[part.cols.clone()].copy_from_slice(&part.hbias);
         }
@@ -282,7 +307,7 @@ impl Engine {
         let (b, nv, m) = (self.batch, self.n_visible, part.cols.len());
         // SAFETY: no phase that runs propup writes x.
         let x = unsafe { self.x.get(self.x_rows(rows)) };
-        gemm(&mut part.pre_h, b, m, nv, x, false, &part.w, false, beta, false);
+        xw_product(&mut part.pre_h, b, m, nv, x, &part.w, part.ldw, beta, &mut part.idx, &mut part.val);
         let Part { hbias, hb_eff, pre_h, h_mean, h_sample, u_h, hid_rng, .. } = part;
         let bias: &[f32] = if beta == 1.0 {
             hbias
@@ -304,11 +329,44 @@ impl Engine {
     /// Eq. 8's product for part p: partial_p = h_sample_p W_p^T, `[batch, n_visible]`.
     ///
     /// Phase rule: writes only partial_p.
-    pub fn propdown(&self, part: &Part, p: usize) {
+    pub fn propdown(&self, part: &mut Part, p: usize) {
         let (b, nv, m) = (self.batch, self.n_visible, part.cols.len());
         // SAFETY: partial_p is written by part p alone, and read only after the next barrier.
         let out = unsafe { self.partial.get_mut(p * b * nv..(p + 1) * b * nv) };
-        gemm(out, b, nv, m, &part.h_sample, false, &part.w, true, 1.0, false);
+        xw_product(out, b, nv, m, &part.h_sample, &part.wt, part.ldwt, 1.0, &mut part.idx, &mut part.val);
+    }
+
+    /// W[:, C_p] += alpha · a^T y for part p, in both copies: `a` is
+    /// `[rows, n_visible]`, `y` is `[rows, m]`. The increment is one dense
+    /// product into `dw`, then added to `w` row by row and to `wt` by tiles.
+    pub fn add_to_weights(part: &mut Part, nv: usize, rows: usize, a: &[f32], y: &[f32], alpha: f32) {
+        let m = part.cols.len();
+        let Part { dw, w, wt, ldw, ldwt, .. } = part;
+        gemm(dw, nv, m, rows, a, true, y, false, alpha, false);
+        for i in 0..nv {
+            for (x, &d) in w[i * *ldw..i * *ldw + m].iter_mut().zip(&dw[i * m..(i + 1) * m]) {
+                *x += d;
+            }
+        }
+        // wt += dw^T by 8 x 8 tiles: a tile of dw is read row by row into
+        // registers, then added to wt column by column.
+        const T: usize = 8;
+        let mut tile = [[0f32; T]; T];
+        for i0 in (0..nv).step_by(T) {
+            let ni = T.min(nv - i0);
+            for j0 in (0..m).step_by(T) {
+                let nj = T.min(m - j0);
+                for (i, t) in tile.iter_mut().enumerate().take(ni) {
+                    t[..nj].copy_from_slice(&dw[(i0 + i) * m + j0..(i0 + i) * m + j0 + nj]);
+                }
+                for j in 0..nj {
+                    let out = &mut wt[(j0 + j) * *ldwt + i0..(j0 + j) * *ldwt + i0 + ni];
+                    for (i, o) in out.iter_mut().enumerate() {
+                        *o += tile[i][j];
+                    }
+                }
+            }
+        }
     }
 
     /// Eq. 8 for the batch rows of part q: pre_v = beta (Σ_p partial_p + vbias)
@@ -379,7 +437,7 @@ impl Engine {
                 for p in ctx.parts() {
                     let mut part = this.parts[p].lock().unwrap();
                     this.propup(&mut part, Rows::Chain, 1.0, 1, true);
-                    this.propdown(&part, p);
+                    this.propdown(&mut part, p);
                 }
                 ctx.sync();
                 for q in ctx.parts() {
@@ -420,6 +478,7 @@ pub fn products_only(rbm: &Rbm, batch: usize, k: usize, monitor_product: bool, n
     for part in &mut engine.parts {
         let part = part.get_mut().unwrap();
         part.h_mean.iter_mut().for_each(|h| *h = 0.0); // the "gradient" adds zeros
+        part.w = part.dw.clone(); // dense [n_visible, m] operands for the dense products
     }
     let (b, nv) = (batch, rbm.n_visible);
     let this = &engine;

@@ -21,7 +21,7 @@
 use crate::data::{Images, PIXEL};
 use crate::engine::{run_team, split, Engine, Rows, Shared, N_PARTS};
 use crate::error::{RbmError, Result};
-use crate::math::{gemm, log_sigmoid, softplus, sum_softplus_diff};
+use crate::math::{log_sigmoid, softplus, sum_softplus_diff, xw_product};
 use crate::model::Rbm;
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
@@ -260,8 +260,9 @@ impl Trainer {
                 // SAFETY: nobody writes xi now; part p writes only its row of pl_diff.
                 let (xi, diff) = unsafe { (self.xi.get(0..b * nv), self.pl_diff.get_mut(p * b..(p + 1) * b)) };
                 let mut pre = std::mem::take(&mut part.pre_h);
-                gemm(&mut pre, b, m, nv, xi, false, &part.w, false, 1.0, false);
-                let wi = &part.w[bit * m..(bit + 1) * m];
+                let part = &mut *part;
+                xw_product(&mut pre, b, m, nv, xi, &part.w, part.ldw, 1.0, &mut part.idx, &mut part.val);
+                let wi = &part.w[bit * part.ldw..bit * part.ldw + m];
                 for r in 0..b {
                     let row = &mut pre[r * m..(r + 1) * m];
                     for (a, &c) in row.iter_mut().zip(&part.hbias) {
@@ -275,7 +276,7 @@ impl Trainer {
 
         for step in 1..=cfg.k {
             for p in ctx.parts() {
-                eng.propdown(&eng.parts[p].lock().unwrap(), p);
+                eng.propdown(&mut eng.parts[p].lock().unwrap(), p);
             }
             ctx.sync();
             for q in ctx.parts() {
@@ -305,23 +306,33 @@ impl Trainer {
             }
             // SAFETY: nobody writes x in this phase.
             let x = unsafe { eng.x.get(0..2 * b * nv) };
-            gemm(&mut part.w, nv, m, 2 * b, x, true, &part.h_mean, false, alpha, true);
-            for (j, c) in part.hbias.iter_mut().enumerate() {
-                let mut s = 0f32;
-                for r in 0..2 * b {
-                    s += part.h_mean[r * m + j];
+            let y = std::mem::take(&mut part.h_mean);
+            Engine::add_to_weights(part, nv, 2 * b, x, &y, alpha);
+            part.h_mean = y;
+            // c += lr/b Σ_rows y, summed row by row (vectorises along j).
+            let sum = &mut part.hb_eff;
+            sum.iter_mut().for_each(|s| *s = 0.0);
+            for row in part.h_mean.chunks_exact(m) {
+                for (s, &y) in sum.iter_mut().zip(row) {
+                    *s += y;
                 }
+            }
+            for (c, &s) in part.hbias.iter_mut().zip(sum.iter()) {
                 *c += alpha * s;
             }
             // The visible biases, split by visible units: b_i += lr/b Σ_rows (v_pos - v_neg).
             let vc = split(nv, N_PARTS, p);
-            // SAFETY: part p alone writes these visible biases; nobody reads vbias now.
-            let vb = unsafe { eng.vbias.get_mut(vc.clone()) };
-            for (i, c) in vc.zip(vb.iter_mut()) {
-                let mut s = 0f32;
-                for r in 0..b {
-                    s += x[r * nv + i] - x[(b + r) * nv + i];
+            let sum = &mut part.vb_eff[..vc.len()];
+            sum.iter_mut().for_each(|s| *s = 0.0);
+            for r in 0..b {
+                let (pos, neg) = (&x[r * nv + vc.start..r * nv + vc.end], &x[(b + r) * nv + vc.start..(b + r) * nv + vc.end]);
+                for ((s, &p), &q) in sum.iter_mut().zip(pos).zip(neg) {
+                    *s += p - q;
                 }
+            }
+            // SAFETY: part p alone writes these visible biases; nobody reads vbias now.
+            let vb = unsafe { eng.vbias.get_mut(vc) };
+            for (c, &s) in vb.iter_mut().zip(sum.iter()) {
                 *c += alpha * s;
             }
         }
