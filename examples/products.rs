@@ -41,23 +41,166 @@ fn main() {
     let mut wg = w.clone();
     let gf = |s: f64, f: f64| f / s / 1e9;
 
-    let up = time(|| matmul(MatMut::from_row_major_slice_mut(&mut h, b, m), Accum::Replace, MatRef::from_row_major_slice(&v, b, nv), MatRef::from_row_major_slice(&w, nv, m), 1.0f32, Par::Seq));
-    let dn = time(|| matmul(MatMut::from_row_major_slice_mut(&mut vo, b, nv), Accum::Replace, MatRef::from_row_major_slice(&h, b, m), MatRef::from_row_major_slice(&w, nv, m).transpose(), 1.0f32, Par::Seq));
-    let gr = time(|| matmul(MatMut::from_row_major_slice_mut(&mut wg, nv, m), Accum::Add, MatRef::from_row_major_slice(&x, 2 * b, nv).transpose(), MatRef::from_row_major_slice(&y, 2 * b, m), 1e-9f32, Par::Seq));
-    println!("faer   propup {:6.1} GFLOP/s  propdown {:6.1}  gradient {:6.1}", gf(up, flop), gf(dn, flop), gf(gr, 2.0 * flop));
+    let up = time(|| {
+        matmul(
+            MatMut::from_row_major_slice_mut(&mut h, b, m),
+            Accum::Replace,
+            MatRef::from_row_major_slice(&v, b, nv),
+            MatRef::from_row_major_slice(&w, nv, m),
+            1.0f32,
+            Par::Seq,
+        )
+    });
+    let dn = time(|| {
+        matmul(
+            MatMut::from_row_major_slice_mut(&mut vo, b, nv),
+            Accum::Replace,
+            MatRef::from_row_major_slice(&h, b, m),
+            MatRef::from_row_major_slice(&w, nv, m).transpose(),
+            1.0f32,
+            Par::Seq,
+        )
+    });
+    let gr = time(|| {
+        matmul(
+            MatMut::from_row_major_slice_mut(&mut wg, nv, m),
+            Accum::Add,
+            MatRef::from_row_major_slice(&x, 2 * b, nv).transpose(),
+            MatRef::from_row_major_slice(&y, 2 * b, m),
+            1e-9f32,
+            Par::Seq,
+        )
+    });
+    println!(
+        "faer   propup {:6.1} GFLOP/s  propdown {:6.1}  gradient {:6.1}",
+        gf(up, flop),
+        gf(dn, flop),
+        gf(gr, 2.0 * flop)
+    );
     unsafe {
-        let up = time(|| gemm::gemm(b, m, nv, h.as_mut_ptr(), 1, m as isize, false, v.as_ptr(), 1, nv as isize, w.as_ptr(), 1, m as isize, 0.0, 1.0, false, false, false, gemm::Parallelism::None));
-        let dn = time(|| gemm::gemm(b, nv, m, vo.as_mut_ptr(), 1, nv as isize, false, h.as_ptr(), 1, m as isize, w.as_ptr(), m as isize, 1, 0.0, 1.0, false, false, false, gemm::Parallelism::None));
-        let gr = time(|| gemm::gemm(nv, m, 2 * b, wg.as_mut_ptr(), 1, m as isize, true, x.as_ptr(), nv as isize, 1, y.as_ptr(), 1, m as isize, 1.0, 1e-9, false, false, false, gemm::Parallelism::None));
-        println!("gemm   propup {:6.1} GFLOP/s  propdown {:6.1}  gradient {:6.1}", gf(up, flop), gf(dn, flop), gf(gr, 2.0 * flop));
+        let up = time(|| {
+            gemm::gemm(
+                b,
+                m,
+                nv,
+                h.as_mut_ptr(),
+                1,
+                m as isize,
+                false,
+                v.as_ptr(),
+                1,
+                nv as isize,
+                w.as_ptr(),
+                1,
+                m as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        });
+        let dn = time(|| {
+            gemm::gemm(
+                b,
+                nv,
+                m,
+                vo.as_mut_ptr(),
+                1,
+                nv as isize,
+                false,
+                h.as_ptr(),
+                1,
+                m as isize,
+                w.as_ptr(),
+                m as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        });
+        let gr = time(|| {
+            gemm::gemm(
+                nv,
+                m,
+                2 * b,
+                wg.as_mut_ptr(),
+                1,
+                m as isize,
+                true,
+                x.as_ptr(),
+                nv as isize,
+                1,
+                y.as_ptr(),
+                1,
+                m as isize,
+                1.0,
+                1e-9,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        });
+        println!(
+            "gemm   propup {:6.1} GFLOP/s  propdown {:6.1}  gradient {:6.1}",
+            gf(up, flop),
+            gf(dn, flop),
+            gf(gr, 2.0 * flop)
+        );
     }
     let (mut idx, mut val) = (Vec::new(), Vec::new());
     let (wp, wtp) = (vec![0.01f32; nv * pad64(m)], vec![0.01f32; m * pad64(nv)]);
     for density in [0.15f64, 0.2, 0.3, 0.5] {
-        let bin = |n: usize| (0..n).map(|i| if ((i * 7919) % 1000) as f64 / 1000.0 < density { 1.0f32 } else { 0.0 }).collect::<Vec<f32>>();
+        let bin = |n: usize| {
+            (0..n)
+                .map(|i| {
+                    if ((i * 7919) % 1000) as f64 / 1000.0 < density {
+                        1.0f32
+                    } else {
+                        0.0
+                    }
+                })
+                .collect::<Vec<f32>>()
+        };
         let (vs, hs) = (bin(b * nv), bin(b * m));
-        let up = time(|| sparse_gemm(&mut h, b, m, nv, &vs, &wp, pad64(m), 1.0, &mut idx, &mut val));
-        let dn = time(|| sparse_gemm(&mut vo, b, nv, m, &hs, &wtp, pad64(nv), 1.0, &mut idx, &mut val));
-        println!("sparse density {density:.2}: propup {:6.1} dense-equivalent GFLOP/s  propdown {:6.1}", gf(up, flop), gf(dn, flop));
+        let up = time(|| {
+            sparse_gemm(
+                &mut h,
+                b,
+                m,
+                nv,
+                &vs,
+                &wp,
+                pad64(m),
+                1.0,
+                &mut idx,
+                &mut val,
+            )
+        });
+        let dn = time(|| {
+            sparse_gemm(
+                &mut vo,
+                b,
+                nv,
+                m,
+                &hs,
+                &wtp,
+                pad64(nv),
+                1.0,
+                &mut idx,
+                &mut val,
+            )
+        });
+        println!(
+            "sparse density {density:.2}: propup {:6.1} dense-equivalent GFLOP/s  propdown {:6.1}",
+            gf(up, flop),
+            gf(dn, flop)
+        );
     }
 }

@@ -39,7 +39,11 @@ pub fn tile_raster_images(x: &[f32], img: (usize, usize), tiles: (usize, usize))
             }
         }
     }
-    Grey { width, height, pixels }
+    Grey {
+        width,
+        height,
+        pixels,
+    }
 }
 
 /// The filters of the first 100 hidden units: column j of W as a 28 x 28 tile,
@@ -69,7 +73,11 @@ pub fn samples_image(rows: &[Vec<f32>], n_chains: usize, side: usize) -> Grey {
         let at = (side + 1) * r * width;
         pixels[at..at + strip.pixels.len()].copy_from_slice(&strip.pixels);
     }
-    Grey { width, height, pixels }
+    Grey {
+        width,
+        height,
+        pixels,
+    }
 }
 
 impl Grey {
@@ -81,7 +89,8 @@ impl Grey {
             enc.set_color(png::ColorType::Grayscale);
             enc.set_depth(png::BitDepth::Eight);
             let mut w = enc.write_header().expect("PNG header into memory");
-            w.write_image_data(&self.pixels).expect("PNG data into memory");
+            w.write_image_data(&self.pixels)
+                .expect("PNG data into memory");
         }
         out
     }
@@ -96,11 +105,19 @@ impl Grey {
 pub fn read_png(path: &Path) -> Result<Grey> {
     let f = std::fs::File::open(path).map_err(|e| RbmError::io(path, e))?;
     let dec = png::Decoder::new(std::io::BufReader::new(f));
-    let mut reader = dec.read_info().map_err(|e| RbmError::data(path, e.to_string()))?;
+    let mut reader = dec
+        .read_info()
+        .map_err(|e| RbmError::data(path, e.to_string()))?;
     let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).map_err(|e| RbmError::data(path, e.to_string()))?;
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| RbmError::data(path, e.to_string()))?;
     buf.truncate(info.buffer_size());
-    Ok(Grey { width: info.width as usize, height: info.height as usize, pixels: buf })
+    Ok(Grey {
+        width: info.width as usize,
+        height: info.height as usize,
+        pixels: buf,
+    })
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ pub mod engine;
 pub mod error;
 pub mod images;
 pub mod math;
-pub mod modelfile;
 pub mod model;
+pub mod modelfile;
 pub mod rng;
 pub mod train;
 

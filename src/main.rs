@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rbm::data::{load_mnist, Mnist};
 use rbm::engine::sample_rows;
 use rbm::images::{filters_image, samples_image};
-use rbm::modelfile::{load_model, save_model, write_atomic};
+use rbm::modelfile::{load_checkpoint, load_model, save_checkpoint, save_model, write_atomic};
 use rbm::train::{EpochRecord, Method, TrainConfig, Trainer};
 use rbm::{Rbm, Stream};
 use std::collections::HashMap;
@@ -30,6 +30,47 @@ enum Command {
     Sample(SampleArgs),
     /// Measure training and sampling speed against the matrix products' own speed.
     Bench(BenchArgs),
+    /// Write the hidden units' probabilities p(h|v) for every image of a split as .npy.
+    Features(FeaturesArgs),
+    /// Draw a model's filters (the first 100 hidden units' weights) as a PNG.
+    Filters(FiltersArgs),
+}
+
+/// Which part of MNIST (the tutorial's split).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Split {
+    /// the first 50,000 training images
+    Train,
+    /// the last 10,000 training images
+    Valid,
+    /// the 10,000 test images
+    Test,
+}
+
+#[derive(Args)]
+struct FeaturesArgs {
+    /// The model file (model.safetensors).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// The images to transform.
+    #[arg(long, value_enum, default_value = "test")]
+    split: Split,
+    /// Output .npy file: float32, shape [images, n_hidden].
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Directory with the MNIST files.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct FiltersArgs {
+    /// The model file (model.safetensors).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Output PNG file.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -57,7 +98,7 @@ struct TrainArgs {
     #[arg(short = 'k', default_value_t = 15)]
     k: usize,
     /// Learning rate of plain SGD.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     lr: f32,
     /// Images per minibatch (also the number of persistent chains for PCD).
     #[arg(long, default_value_t = 20)]
@@ -81,6 +122,13 @@ struct TrainArgs {
     /// Worker threads (default: all cores); results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
+    /// Continue the interrupted run in DIR from its checkpoint, with the
+    /// configuration stored there, to its configured number of epochs.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "out", "chains", "samples", "plot_every"])]
+    resume: Option<PathBuf>,
+    /// Also write a checkpoint every N minibatches (one is always written after each epoch).
+    #[arg(long, value_name = "N")]
+    checkpoint_every: Option<usize>,
 }
 
 #[derive(Args)]
@@ -93,7 +141,7 @@ struct DataOut {
     out: PathBuf,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone, serde::Serialize, serde::Deserialize)]
 struct SamplingArgs {
     /// Number of sampling chains (columns of samples.png).
     #[arg(long, default_value_t = 20)]
@@ -129,11 +177,26 @@ fn main() {
         Command::Train(a) => run_train(a),
         Command::Sample(a) => run_sample(a),
         Command::Bench(a) => run_bench(a),
+        Command::Features(a) => run_features(a),
+        Command::Filters(a) => run_filters(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// The checkpoint's name in a run's directory.
+const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// What a checkpoint stores for the command line besides the trainer.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunExtra {
+    sampling: SamplingArgs,
+    /// training seconds of the current epoch before the checkpoint
+    epoch_seconds: f64,
+    /// training seconds of all finished epochs
+    training_seconds: f64,
 }
 
 fn threads(flag: Option<usize>) -> Result<usize> {
@@ -163,16 +226,21 @@ fn load_data(flag: &Option<PathBuf>) -> Result<Mnist> {
 
 /// Creates the output directory and checks that it can be written.
 fn prepare_out(out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
     let probe = out.join(".rbm-write-test");
-    std::fs::write(&probe, b"").with_context(|| format!("--out {}: directory is not writable", out.display()))?;
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("--out {}: directory is not writable", out.display()))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
 
 fn check_sampling(s: &SamplingArgs, n_test: usize) -> Result<()> {
     if s.chains == 0 || s.chains > n_test {
-        bail!("--chains: must be in 1..={n_test} (the chains start at test images), got {}", s.chains);
+        bail!(
+            "--chains: must be in 1..={n_test} (the chains start at test images), got {}",
+            s.chains
+        );
     }
     if s.samples == 0 {
         bail!("--samples: must be at least 1");
@@ -196,12 +264,21 @@ fn progress_bar(len: u64, msg: String) -> ProgressBar {
 
 /// Draws samples.png as the tutorial: `chains` chains from consecutive test
 /// images at a random offset, `samples` rows, `plot_every` steps before each.
-fn draw_samples(rbm: &Rbm, data: &Mnist, s: &SamplingArgs, seed: u64, n_threads: usize, out: &Path) -> Result<f64> {
+fn draw_samples(
+    rbm: &Rbm,
+    data: &Mnist,
+    s: &SamplingArgs,
+    seed: u64,
+    n_threads: usize,
+    out: &Path,
+) -> Result<f64> {
     let n_test = data.test.n;
     let offset = Stream::new(seed, 1).below((n_test - s.chains + 1) as u64) as usize;
     let init = data.test.slice(offset..offset + s.chains).to_f32();
     let t = Instant::now();
-    let rows = sample_rows(rbm, &init, s.samples, s.plot_every, seed, n_threads, |r| println!(" ... plotting sample  {r}"));
+    let rows = sample_rows(rbm, &init, s.samples, s.plot_every, seed, n_threads, |r| {
+        println!(" ... plotting sample  {r}")
+    });
     let secs = t.elapsed().as_secs_f64();
     samples_image(&rows, s.chains, 28).save_png(&out.join("samples.png"))?;
     Ok(secs)
@@ -209,7 +286,10 @@ fn draw_samples(rbm: &Rbm, data: &Mnist, s: &SamplingArgs, seed: u64, n_threads:
 
 fn config_metadata(cfg: &TrainConfig, epochs_done: usize) -> HashMap<String, String> {
     HashMap::from([
-        ("config".to_string(), serde_json::to_string(cfg).expect("config serialises")),
+        (
+            "config".to_string(),
+            serde_json::to_string(cfg).expect("config serialises"),
+        ),
         ("epochs_done".to_string(), epochs_done.to_string()),
         ("seed".to_string(), cfg.seed.to_string()),
     ])
@@ -224,67 +304,177 @@ fn write_metrics(out: &Path, history: &[EpochRecord]) -> Result<()> {
 }
 
 fn run_train(a: TrainArgs) -> Result<()> {
-    let cfg = TrainConfig {
-        method: a.method,
-        k: a.k,
-        lr: a.lr,
-        batch_size: a.batch_size,
-        epochs: a.epochs,
-        n_hidden: a.hidden,
-        seed: a.seed,
-        train_size: a.train_size,
-    };
-    cfg.check(50_000)?;
     let n_threads = threads(a.threads)?;
+    if a.checkpoint_every == Some(0) {
+        bail!("--checkpoint-every: must be at least 1");
+    }
+    let (mut trainer, mut extra, out) = match &a.resume {
+        Some(dir) => {
+            let path = dir.join(CHECKPOINT);
+            if !path.is_file() {
+                bail!(
+                    "--resume {}: no {CHECKPOINT} there to resume from",
+                    dir.display()
+                );
+            }
+            let ck = load_checkpoint(&path)?;
+            let extra: RunExtra = serde_json::from_str(&ck.extra)
+                .with_context(|| format!("{}: metadata `extra` is unreadable", path.display()))?;
+            ck.trainer
+                .config
+                .check(50_000)
+                .with_context(|| format!("{}: stored configuration", path.display()))?;
+            prepare_out(dir)?;
+            println!(
+                "resuming {} at epoch {}, minibatch {}",
+                dir.display(),
+                ck.trainer.epoch,
+                ck.trainer.batch_index
+            );
+            (ck.trainer, extra, dir.clone())
+        }
+        None => {
+            let cfg = TrainConfig {
+                method: a.method,
+                k: a.k,
+                lr: a.lr,
+                batch_size: a.batch_size,
+                epochs: a.epochs,
+                n_hidden: a.hidden,
+                seed: a.seed,
+                train_size: a.train_size,
+            };
+            cfg.check(50_000)?;
+            check_sampling(&a.sampling, 10_000)?;
+            let out = a.io.out.clone();
+            prepare_out(&out)?;
+            refuse_other_run(&out, &cfg)?;
+            let rbm = Rbm::new(784, cfg.n_hidden, &mut Stream::new(cfg.seed, 0))?;
+            let extra = RunExtra {
+                sampling: a.sampling.clone(),
+                epoch_seconds: 0.0,
+                training_seconds: 0.0,
+            };
+            (Trainer::new(&rbm, cfg)?, extra, out)
+        }
+    };
     let data = load_data(&a.io.data)?;
-    check_sampling(&a.sampling, data.test.n)?;
-    prepare_out(&a.io.out)?;
-    let out = &a.io.out;
-
-    let rbm = Rbm::new(784, cfg.n_hidden, &mut Stream::new(cfg.seed, 0))?;
-    let mut trainer = Trainer::new(&rbm, cfg.clone())?;
+    check_sampling(&extra.sampling, data.test.n)?;
+    let cfg = trainer.config.clone();
     let train = data.train.slice(0..cfg.train_size);
     let nb = cfg.batches_per_epoch();
-    let mut training_secs = 0f64;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
+    }
+    let checkpoint = |trainer: &mut Trainer, extra: &RunExtra| -> Result<()> {
+        let json = serde_json::to_string(extra).expect("extra serialises");
+        Ok(save_checkpoint(&out.join(CHECKPOINT), trainer, &json)?)
+    };
+    let diverged = |e: rbm::RbmError| -> anyhow::Error {
+        let kept = out.join(CHECKPOINT);
+        if kept.is_file() {
+            anyhow::anyhow!("{e}; the last good checkpoint is {}", kept.display())
+        } else {
+            e.into()
+        }
+    };
     while !trainer.done() {
         let epoch = trainer.epoch;
         let pb = progress_bar(nb as u64, format!("epoch {epoch}"));
-        let t = Instant::now();
+        pb.set_position(trainer.batch_index as u64);
+        let mut since_checkpoint = 0;
         let cost = loop {
-            let done = trainer.run(&train, 25, n_threads)?;
+            let mut n = 25;
+            if let Some(every) = a.checkpoint_every {
+                n = n.min(every - since_checkpoint);
+            }
+            let t = Instant::now();
+            let result = trainer.run(&train, n, n_threads);
+            extra.epoch_seconds += t.elapsed().as_secs_f64();
+            let done = result.map_err(diverged)?;
+            since_checkpoint += n;
             pb.set_position(trainer.batch_index as u64);
             if let Some(c) = done {
                 break c;
             }
+            if a.checkpoint_every == Some(since_checkpoint) {
+                checkpoint(&mut trainer, &extra)?;
+                since_checkpoint = 0;
+            }
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                pb.finish_and_clear();
+                checkpoint(&mut trainer, &extra)?;
+                eprintln!(
+                    "interrupted at epoch {epoch}, minibatch {}: checkpoint written to {}\nresume with: rbm train --resume {}",
+                    trainer.batch_index,
+                    out.join(CHECKPOINT).display(),
+                    out.display()
+                );
+                std::process::exit(130);
+            }
         };
-        let secs = t.elapsed().as_secs_f64();
         pb.finish_and_clear();
-        training_secs += secs;
-        trainer.history.push(EpochRecord { epoch, cost, seconds: secs });
+        let secs = std::mem::take(&mut extra.epoch_seconds);
+        extra.training_seconds += secs;
+        trainer.history.push(EpochRecord {
+            epoch,
+            cost,
+            seconds: secs,
+        });
         println!("Training epoch {epoch}, cost is  {cost}");
         let rbm = trainer.rbm();
         filters_image(&rbm, 28).save_png(&out.join(format!("filters_at_epoch_{epoch}.png")))?;
-        write_metrics(out, &trainer.history)?;
+        write_metrics(&out, &trainer.history)?;
+        checkpoint(&mut trainer, &extra)?;
     }
-    println!("Training took {:.6} minutes", training_secs / 60.0);
+    println!("Training took {:.6} minutes", extra.training_seconds / 60.0);
     let rbm = trainer.rbm();
-    save_model(&out.join("model.safetensors"), &rbm, config_metadata(&cfg, trainer.epoch))?;
-    let secs = draw_samples(&rbm, &data, &a.sampling, cfg.seed, n_threads, out)?;
+    save_model(
+        &out.join("model.safetensors"),
+        &rbm,
+        config_metadata(&cfg, trainer.epoch),
+    )?;
+    let secs = draw_samples(&rbm, &data, &extra.sampling, cfg.seed, n_threads, &out)?;
     println!("Sampling took {secs:.2} seconds; wrote {}", out.display());
     Ok(())
 }
 
-fn run_sample(a: SampleArgs) -> Result<()> {
-    let (rbm, _) = load_model(&a.model)?;
-    if rbm.n_visible != 784 {
-        bail!("{}: the model has {} visible units; MNIST sampling needs 784", a.model.display(), rbm.n_visible);
+/// A fresh run must not overwrite the checkpoint of a different run.
+fn refuse_other_run(out: &Path, cfg: &TrainConfig) -> Result<()> {
+    let path = out.join(CHECKPOINT);
+    if !path.exists() {
+        return Ok(());
     }
+    let ck = load_checkpoint(&path).with_context(|| {
+        format!(
+            "--out {}: holds an unreadable checkpoint; remove it or choose another --out",
+            out.display()
+        )
+    })?;
+    if &ck.trainer.config != cfg {
+        bail!(
+            "{}: checkpoint of a different configuration ({}); continue it with --resume {}, or choose another --out",
+            path.display(),
+            serde_json::to_string(&ck.trainer.config).expect("config serialises"),
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn run_sample(a: SampleArgs) -> Result<()> {
+    let rbm = load_mnist_model(&a.model)?;
     let n_threads = threads(a.threads)?;
     let data = load_data(&a.io.data)?;
     check_sampling(&a.sampling, data.test.n)?;
     prepare_out(&a.io.out)?;
     let secs = draw_samples(&rbm, &data, &a.sampling, a.seed, n_threads, &a.io.out)?;
-    println!("Sampling took {secs:.2} seconds; wrote {}", a.io.out.join("samples.png").display());
+    println!(
+        "Sampling took {secs:.2} seconds; wrote {}",
+        a.io.out.join("samples.png").display()
+    );
     Ok(())
 }
 
@@ -300,10 +490,22 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     }
     let n_threads = threads(a.threads)?;
     let data = load_data(&a.data)?;
-    println!("threads: {n_threads}; each figure: best and median of {} timings", a.repeat);
+    println!(
+        "threads: {n_threads}; each figure: best and median of {} timings",
+        a.repeat
+    );
     let mut sampled_model = None;
-    for (name, method, k, batch) in [("PCD-15, batch 20 (the tutorial)", Method::Pcd, 15, 20), ("CD-1, batch 100", Method::Cd, 1, 100)] {
-        let cfg = TrainConfig { method, k, batch_size: batch, train_size: 50_000, ..TrainConfig::default() };
+    for (name, method, k, batch) in [
+        ("PCD-15, batch 20 (the tutorial)", Method::Pcd, 15, 20),
+        ("CD-1, batch 100", Method::Cd, 1, 100),
+    ] {
+        let cfg = TrainConfig {
+            method,
+            k,
+            batch_size: batch,
+            train_size: 50_000,
+            ..TrainConfig::default()
+        };
         let rbm = Rbm::new(784, cfg.n_hidden, &mut Stream::new(cfg.seed, 0))?;
         let monitor = method == Method::Pcd;
         let flops = rbm::engine::update_flops(784, cfg.n_hidden, batch, k, monitor);
@@ -311,7 +513,8 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         let (mut loop_t, mut prod_t) = (Vec::new(), Vec::new());
         let mut trainer = Trainer::new(&rbm, cfg.clone())?;
         for _ in 0..a.repeat {
-            prod_t.push(rbm::engine::products_only(&rbm, batch, k, monitor, n, n_threads) / n as f64);
+            prod_t
+                .push(rbm::engine::products_only(&rbm, batch, k, monitor, n, n_threads) / n as f64);
             if trainer.batch_index + n > cfg.batches_per_epoch() {
                 trainer = Trainer::new(&rbm, cfg.clone())?;
             }
@@ -322,13 +525,34 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         let (lb, lm) = best_median(loop_t);
         let (pb, pm) = best_median(prod_t);
         println!("{name}: {:.1} MFLOP per update", flops / 1e6);
-        println!("  (a) training loop:   {:8.1} updates/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)", 1.0 / lb, 1.0 / lm, flops / lb / 1e9, flops / lm / 1e9);
-        println!("  (b) products alone:  {:8.1} updates/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)", 1.0 / pb, 1.0 / pm, flops / pb / 1e9, flops / pm / 1e9);
-        println!("  (c) efficiency (a)/(b): {:.1}% best, {:.1}% median", 100.0 * pb / lb, 100.0 * pm / lm);
+        println!(
+            "  (a) training loop:   {:8.1} updates/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
+            1.0 / lb,
+            1.0 / lm,
+            flops / lb / 1e9,
+            flops / lm / 1e9
+        );
+        println!(
+            "  (b) products alone:  {:8.1} updates/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
+            1.0 / pb,
+            1.0 / pm,
+            flops / pb / 1e9,
+            flops / pm / 1e9
+        );
+        println!(
+            "  (c) efficiency (a)/(b): {:.1}% best, {:.1}% median",
+            100.0 * pb / lb,
+            100.0 * pm / lm
+        );
         if method == Method::Pcd {
             sampled_model = Some(trainer.rbm());
             let epoch = cfg.batches_per_epoch() as f64;
-            println!("  one epoch of {} updates: {:.1} s at the best speed; 15 epochs: {:.2} min", epoch, epoch * lb, 15.0 * epoch * lb / 60.0);
+            println!(
+                "  one epoch of {} updates: {:.1} s at the best speed; 15 epochs: {:.2} min",
+                epoch,
+                epoch * lb,
+                15.0 * epoch * lb / 60.0
+            );
         }
     }
     // the PCD-15 model as trained above: (d) samples a model that has learned something
@@ -346,5 +570,58 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     let (pb, _) = best_median(prod);
     let flops = rbm::engine::update_flops(784, 500, 20, 15, true);
     println!("(d) sampling phase (10 rows x 1,000 gibbs_vhv steps, 20 chains): {sb:.2} s best, {sm:.2} s median (products alone meanwhile: {:.1} GFLOP/s)", flops / pb / 1e9);
+    Ok(())
+}
+
+fn load_mnist_model(path: &Path) -> Result<Rbm> {
+    let (rbm, _) = load_model(path)?;
+    if rbm.n_visible != 784 {
+        bail!(
+            "{}: the model has {} visible units; MNIST needs 784",
+            path.display(),
+            rbm.n_visible
+        );
+    }
+    Ok(rbm)
+}
+
+fn run_features(a: FeaturesArgs) -> Result<()> {
+    let rbm = load_mnist_model(&a.model)?;
+    let data = load_data(&a.data)?;
+    let images = match a.split {
+        Split::Train => &data.train,
+        Split::Valid => &data.valid,
+        Split::Test => &data.test,
+    };
+    let mut features = Vec::with_capacity(images.n * rbm.n_hidden);
+    for start in (0..images.n).step_by(1000) {
+        let chunk = images.slice(start..(start + 1000).min(images.n)).to_f32();
+        features.extend(rbm.propup(&chunk).mean);
+    }
+    write_atomic(
+        &a.out,
+        &rbm::modelfile::npy_bytes(&features, &[images.n, rbm.n_hidden]),
+    )?;
+    println!(
+        "wrote {} ({} x {} float32)",
+        a.out.display(),
+        images.n,
+        rbm.n_hidden
+    );
+    Ok(())
+}
+
+fn run_filters(a: FiltersArgs) -> Result<()> {
+    let (rbm, _) = load_model(&a.model)?;
+    let side = (rbm.n_visible as f64).sqrt().round() as usize;
+    if side * side != rbm.n_visible {
+        bail!(
+            "{}: {} visible units do not form a square image",
+            a.model.display(),
+            rbm.n_visible
+        );
+    }
+    filters_image(&rbm, side).save_png(&a.out)?;
+    println!("wrote {}", a.out.display());
     Ok(())
 }

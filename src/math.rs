@@ -78,7 +78,11 @@ pub fn gemm_ref(
                 s += x as f64 * y as f64;
             }
             let v = alpha as f64 * s;
-            dst[i * n + j] = if add { dst[i * n + j] + v as f32 } else { v as f32 };
+            dst[i * n + j] = if add {
+                dst[i * n + j] + v as f32
+            } else {
+                v as f32
+            };
         }
     }
 }
@@ -270,7 +274,10 @@ mod tests {
         while x < 88.0 {
             let want = (x as f64).exp();
             let got = exp_fast(x) as f64;
-            assert!(((got - want) / want).abs() < 4e-7, "exp({x}) = {got}, want {want}");
+            assert!(
+                ((got - want) / want).abs() < 4e-7,
+                "exp({x}) = {got}, want {want}"
+            );
             x += 0.0137;
         }
     }
@@ -281,12 +288,17 @@ mod tests {
             let x = i as f32 * 0.005;
             let sp = softplus(x) as f64;
             let want = softplus_ref(x as f64);
-            assert!((sp - want).abs() <= 2e-7 * want.max(1.0), "softplus({x}) = {sp}, want {want}");
+            assert!(
+                (sp - want).abs() <= 2e-7 * want.max(1.0),
+                "softplus({x}) = {sp}, want {want}"
+            );
             let s = sigmoid(x) as f64;
             assert!((s - sigmoid_ref(x as f64)).abs() < 2e-7, "sigmoid({x})");
         }
         for x in [-1e30f32, -1000.0, -88.5, 88.5, 1000.0, 1e30] {
-            assert!(softplus(x).is_finite() && sigmoid(x).is_finite() && log_sigmoid(x).is_finite());
+            assert!(
+                softplus(x).is_finite() && sigmoid(x).is_finite() && log_sigmoid(x).is_finite()
+            );
         }
         assert_eq!(softplus(1000.0), 1000.0);
         assert!(softplus(-1000.0) >= 0.0 && softplus(-1000.0) < 1e-30);
@@ -296,8 +308,12 @@ mod tests {
     #[test]
     fn gemm_matches_reference_in_every_orientation() {
         let (m, n, k) = (7, 13, 11);
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 17) as f32 - 8.0) / 7.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 19) as f32 - 9.0) / 5.0).collect();
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 37 % 17) as f32 - 8.0) / 7.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 53 % 19) as f32 - 9.0) / 5.0)
+            .collect();
         for a_t in [false, true] {
             for b_t in [false, true] {
                 for add in [false, true] {
@@ -361,7 +377,18 @@ pub const SPARSE_MAX_DENSITY: f32 = 0.3;
 /// floats apart: [`sparse_gemm`] when at most [`SPARSE_MAX_DENSITY`] of x is
 /// nonzero, else a dense product. The choice depends only on x, never on threads.
 #[allow(clippy::too_many_arguments)]
-pub fn xw_product(dst: &mut [f32], m: usize, n: usize, k: usize, x: &[f32], w: &[f32], ldw: usize, alpha: f32, idx: &mut Vec<u32>, val: &mut Vec<f32>) {
+pub fn xw_product(
+    dst: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    x: &[f32],
+    w: &[f32],
+    ldw: usize,
+    alpha: f32,
+    idx: &mut Vec<u32>,
+    val: &mut Vec<f32>,
+) {
     let nz = x.iter().filter(|&&v| v != 0.0).count();
     if nz as f32 <= SPARSE_MAX_DENSITY * x.len() as f32 {
         sparse_gemm(dst, m, n, k, x, w, ldw, alpha, idx, val);
@@ -395,7 +422,18 @@ pub fn pad64(n: usize) -> usize {
 ///
 /// `idx` and `val` are scratch (grown to k + 1 once, then reused).
 #[allow(clippy::too_many_arguments)]
-pub fn sparse_gemm(dst: &mut [f32], m: usize, n: usize, k: usize, x: &[f32], w: &[f32], ldw: usize, alpha: f32, idx: &mut Vec<u32>, val: &mut Vec<f32>) {
+pub fn sparse_gemm(
+    dst: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    x: &[f32],
+    w: &[f32],
+    ldw: usize,
+    alpha: f32,
+    idx: &mut Vec<u32>,
+    val: &mut Vec<f32>,
+) {
     assert!(ldw >= pad64(n) && dst.len() == m * n && x.len() == m * k);
     assert!(k == 0 || w.len() >= (k - 1) * ldw + pad64(n));
     idx.resize(k + 1, 0);
@@ -439,7 +477,9 @@ mod sparse_tests {
     #[test]
     fn sparse_gemm_matches_reference_on_binary_grey_and_empty_rows() {
         for &(m, n, k) in &[(5usize, 250usize, 97usize), (3, 7, 5), (4, 131, 784)] {
-            let w: Vec<f32> = (0..k * n).map(|i| ((i * 37 % 23) as f32 - 11.0) / 13.0).collect();
+            let w: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 37 % 23) as f32 - 11.0) / 13.0)
+                .collect();
             let mut x = vec![0f32; m * k];
             for (i, v) in x.iter_mut().enumerate() {
                 *v = match i % 5 {
@@ -464,7 +504,20 @@ mod sparse_tests {
             // the dense branch of xw_product, on an all-nonzero x
             let xd: Vec<f32> = x.iter().map(|v| v + 0.5).collect();
             let mut d3 = vec![0f32; m * n];
-            xw_product(&mut d1, m, n, k, &xd, &wp.iter().map(|v| if v.is_nan() { 0.0 } else { *v }).collect::<Vec<_>>(), ldw, 0.5, &mut idx, &mut val);
+            xw_product(
+                &mut d1,
+                m,
+                n,
+                k,
+                &xd,
+                &wp.iter()
+                    .map(|v| if v.is_nan() { 0.0 } else { *v })
+                    .collect::<Vec<_>>(),
+                ldw,
+                0.5,
+                &mut idx,
+                &mut val,
+            );
             gemm_ref(&mut d3, m, n, k, &xd, false, &w, false, 0.5, false);
             for (a, b) in d1.iter().zip(&d3) {
                 assert!((a - b).abs() < 1e-3, "{a} vs {b}");

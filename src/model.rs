@@ -52,12 +52,18 @@ impl Rbm {
     /// ±4·sqrt(6/(n_visible+n_hidden)), zero biases, from the seeded stream.
     pub fn new(n_visible: usize, n_hidden: usize, rng: &mut Stream) -> Result<Self> {
         if n_visible == 0 || n_hidden == 0 {
-            return Err(RbmError::param("shape", "n_visible and n_hidden must be positive"));
+            return Err(RbmError::param(
+                "shape",
+                "n_visible and n_hidden must be positive",
+            ));
         }
         let bound = 4.0 * (6.0 / (n_visible + n_hidden) as f64).sqrt();
         let mut u = vec![0f32; n_visible * n_hidden];
         rng.fill_uniform(&mut u);
-        let w = u.iter().map(|&x| ((2.0 * x as f64 - 1.0) * bound) as f32).collect();
+        let w = u
+            .iter()
+            .map(|&x| ((2.0 * x as f64 - 1.0) * bound) as f32)
+            .collect();
         Ok(Rbm {
             n_visible,
             n_hidden,
@@ -77,7 +83,9 @@ impl Rbm {
         vbias: Vec<f32>,
     ) -> Result<Self> {
         if n_visible == 0 || n_hidden == 0 {
-            return Err(RbmError::Shape("n_visible and n_hidden must be positive".into()));
+            return Err(RbmError::Shape(
+                "n_visible and n_hidden must be positive".into(),
+            ));
         }
         if w.len() != n_visible * n_hidden {
             return Err(RbmError::Shape(format!(
@@ -94,7 +102,10 @@ impl Rbm {
         }
         for (name, v) in [("W", &w), ("hbias", &hbias), ("vbias", &vbias)] {
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(RbmError::Shape(format!("{name}[{i}] is not finite ({})", v[i])));
+                return Err(RbmError::Shape(format!(
+                    "{name}[{i}] is not finite ({})",
+                    v[i]
+                )));
             }
         }
         Ok(Rbm {
@@ -107,7 +118,11 @@ impl Rbm {
     }
 
     fn batch_of(&self, len: usize, width: usize) -> usize {
-        assert_eq!(len % width, 0, "buffer of {len} is not a whole number of rows of {width}");
+        assert_eq!(
+            len % width,
+            0,
+            "buffer of {len} is not a whole number of rows of {width}"
+        );
         len / width
     }
 
@@ -116,10 +131,25 @@ impl Rbm {
     pub fn propup(&self, v: &[f32]) -> Layer {
         let n = self.batch_of(v.len(), self.n_visible);
         let mut pre = vec![0f32; n * self.n_hidden];
-        gemm(&mut pre, n, self.n_hidden, self.n_visible, v, false, &self.w, false, 1.0, false);
+        gemm(
+            &mut pre,
+            n,
+            self.n_hidden,
+            self.n_visible,
+            v,
+            false,
+            &self.w,
+            false,
+            1.0,
+            false,
+        );
         let mut mean = vec![0f32; pre.len()];
         bias_sigmoid(&mut pre, &self.hbias, &mut mean);
-        Layer { pre_sigmoid: pre, mean, sample: Vec::new() }
+        Layer {
+            pre_sigmoid: pre,
+            mean,
+            sample: Vec::new(),
+        }
     }
 
     /// Eq. 8: pre_sigmoid_v = h W^T + vbias and v_mean = sigm(pre_sigmoid_v).
@@ -127,10 +157,25 @@ impl Rbm {
     pub fn propdown(&self, h: &[f32]) -> Layer {
         let n = self.batch_of(h.len(), self.n_hidden);
         let mut pre = vec![0f32; n * self.n_visible];
-        gemm(&mut pre, n, self.n_visible, self.n_hidden, h, false, &self.w, true, 1.0, false);
+        gemm(
+            &mut pre,
+            n,
+            self.n_visible,
+            self.n_hidden,
+            h,
+            false,
+            &self.w,
+            true,
+            1.0,
+            false,
+        );
         let mut mean = vec![0f32; pre.len()];
         bias_sigmoid(&mut pre, &self.vbias, &mut mean);
-        Layer { pre_sigmoid: pre, mean, sample: Vec::new() }
+        Layer {
+            pre_sigmoid: pre,
+            mean,
+            sample: Vec::new(),
+        }
     }
 
     fn sample_layer(pre: Vec<f32>, bias: &[f32], rng: &mut Stream) -> Layer {
@@ -141,14 +186,29 @@ impl Rbm {
         let mut mean = vec![0f32; pre.len()];
         let mut sample = vec![0f32; pre.len()];
         bias_sigmoid_sample(&mut pre, bias, &mut mean, &mut sample, &u);
-        Layer { pre_sigmoid: pre, mean, sample }
+        Layer {
+            pre_sigmoid: pre,
+            mean,
+            sample,
+        }
     }
 
     /// h ~ p(h|v) (Eq. 7): `v` `[batch, n_visible]` → `[batch, n_hidden]`.
     pub fn sample_h_given_v(&self, v: &[f32], rng: &mut Stream) -> Layer {
         let n = self.batch_of(v.len(), self.n_visible);
         let mut pre = vec![0f32; n * self.n_hidden];
-        gemm(&mut pre, n, self.n_hidden, self.n_visible, v, false, &self.w, false, 1.0, false);
+        gemm(
+            &mut pre,
+            n,
+            self.n_hidden,
+            self.n_visible,
+            v,
+            false,
+            &self.w,
+            false,
+            1.0,
+            false,
+        );
         Self::sample_layer(pre, &self.hbias, rng)
     }
 
@@ -156,7 +216,18 @@ impl Rbm {
     pub fn sample_v_given_h(&self, h: &[f32], rng: &mut Stream) -> Layer {
         let n = self.batch_of(h.len(), self.n_hidden);
         let mut pre = vec![0f32; n * self.n_visible];
-        gemm(&mut pre, n, self.n_visible, self.n_hidden, h, false, &self.w, true, 1.0, false);
+        gemm(
+            &mut pre,
+            n,
+            self.n_visible,
+            self.n_hidden,
+            h,
+            false,
+            &self.w,
+            true,
+            1.0,
+            false,
+        );
         Self::sample_layer(pre, &self.vbias, rng)
     }
 
@@ -179,11 +250,26 @@ impl Rbm {
     pub fn free_energy(&self, v: &[f32]) -> Vec<f32> {
         let n = self.batch_of(v.len(), self.n_visible);
         let mut pre = vec![0f32; n * self.n_hidden];
-        gemm(&mut pre, n, self.n_hidden, self.n_visible, v, false, &self.w, false, 1.0, false);
+        gemm(
+            &mut pre,
+            n,
+            self.n_hidden,
+            self.n_visible,
+            v,
+            false,
+            &self.w,
+            false,
+            1.0,
+            false,
+        );
         (0..n)
             .map(|b| {
                 let row = &v[b * self.n_visible..(b + 1) * self.n_visible];
-                let vb: f64 = row.iter().zip(&self.vbias).map(|(&x, &c)| x as f64 * c as f64).sum();
+                let vb: f64 = row
+                    .iter()
+                    .zip(&self.vbias)
+                    .map(|(&x, &c)| x as f64 * c as f64)
+                    .sum();
                 let hid: f64 = pre[b * self.n_hidden..(b + 1) * self.n_hidden]
                     .iter()
                     .zip(&self.hbias)
@@ -226,13 +312,39 @@ impl Rbm {
     /// SGD steps against it: θ ← θ - lr · grad.
     pub fn free_energy_gradient(&self, v_data: &[f32], v_model: &[f32]) -> Grads {
         let n = self.batch_of(v_data.len(), self.n_visible);
-        assert_eq!(v_model.len(), v_data.len(), "v_data and v_model differ in batch");
+        assert_eq!(
+            v_model.len(),
+            v_data.len(),
+            "v_data and v_model differ in batch"
+        );
         let h_pos = self.propup(v_data).mean;
         let h_neg = self.propup(v_model).mean;
         let inv = 1.0 / n as f32;
         let mut w = vec![0f32; self.w.len()];
-        gemm(&mut w, self.n_visible, self.n_hidden, n, v_data, true, &h_pos, false, -inv, false);
-        gemm(&mut w, self.n_visible, self.n_hidden, n, v_model, true, &h_neg, false, inv, true);
+        gemm(
+            &mut w,
+            self.n_visible,
+            self.n_hidden,
+            n,
+            v_data,
+            true,
+            &h_pos,
+            false,
+            -inv,
+            false,
+        );
+        gemm(
+            &mut w,
+            self.n_visible,
+            self.n_hidden,
+            n,
+            v_model,
+            true,
+            &h_neg,
+            false,
+            inv,
+            true,
+        );
         let col_sum = |m: &[f32], width: usize| -> Vec<f64> {
             let mut s = vec![0f64; width];
             for row in m.chunks_exact(width) {
@@ -242,12 +354,26 @@ impl Rbm {
             }
             s
         };
-        let (hp, hn) = (col_sum(&h_pos, self.n_hidden), col_sum(&h_neg, self.n_hidden));
-        let (vp, vn) = (col_sum(v_data, self.n_visible), col_sum(v_model, self.n_visible));
+        let (hp, hn) = (
+            col_sum(&h_pos, self.n_hidden),
+            col_sum(&h_neg, self.n_hidden),
+        );
+        let (vp, vn) = (
+            col_sum(v_data, self.n_visible),
+            col_sum(v_model, self.n_visible),
+        );
         Grads {
             w,
-            hbias: hp.iter().zip(&hn).map(|(p, q)| (-(p - q) / n as f64) as f32).collect(),
-            vbias: vp.iter().zip(&vn).map(|(p, q)| (-(p - q) / n as f64) as f32).collect(),
+            hbias: hp
+                .iter()
+                .zip(&hn)
+                .map(|(p, q)| (-(p - q) / n as f64) as f32)
+                .collect(),
+            vbias: vp
+                .iter()
+                .zip(&vn)
+                .map(|(p, q)| (-(p - q) / n as f64) as f32)
+                .collect(),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::error::{RbmError, Result};
 use crate::Rbm;
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
 use std::collections::HashMap;
 use std::io::Write;
@@ -17,9 +17,18 @@ pub const FORMAT_VERSION: &str = "1";
 /// directory, flushed to disk, then renamed over `path`. A crash at any moment
 /// leaves either the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| RbmError::io(path, std::io::Error::other("not a file name")))?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| RbmError::io(path, std::io::Error::other("not a file name")))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -33,19 +42,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// The safetensors bytes of `tensors` (name, shape, values) with `metadata`.
-pub fn safetensors_bytes(tensors: &[(&str, Vec<usize>, &[f32])], metadata: HashMap<String, String>) -> Vec<u8> {
-    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, v)| f32_bytes(v)).collect();
-    let views: Vec<(String, TensorView)> = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|((name, shape, _), b)| (name.to_string(), TensorView::new(Dtype::F32, shape.clone(), b).expect("consistent tensor")))
-        .collect();
-    safetensors::serialize(views, &Some(metadata)).expect("serialising tensors into memory")
+/// The safetensors bytes of `tensors` (name, shape, f32 values) with
+/// `metadata`: an 8-byte little-endian header length, the JSON header
+/// (metadata first, then tensors, keys sorted, padded with spaces to a
+/// multiple of 8 bytes), then the tensors' bytes in the given order. Written
+/// here rather than by the safetensors crate so that the same model always
+/// gives the same bytes (the crate writes its metadata in hash order).
+pub fn safetensors_bytes(
+    tensors: &[(&str, Vec<usize>, &[f32])],
+    metadata: HashMap<String, String>,
+) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let meta: std::collections::BTreeMap<String, String> = metadata.into_iter().collect();
+    header.insert(
+        "__metadata__".into(),
+        serde_json::to_value(meta).expect("strings serialise"),
+    );
+    let mut offset = 0usize;
+    for (name, shape, values) in tensors {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            values.len(),
+            "tensor {name}: shape and values disagree"
+        );
+        let end = offset + 4 * values.len();
+        header.insert(
+            name.to_string(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    // serde_json's Map is a BTreeMap here: keys come out sorted.
+    let mut json = serde_json::to_string(&header).expect("header serialises");
+    while json.len() % 8 != 0 {
+        json.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + json.len() + offset);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(json.as_bytes());
+    for (_, _, values) in tensors {
+        out.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+    }
+    out
 }
 
 /// Writes `rbm` as a safetensors file with `metadata` (plus the format
@@ -68,16 +106,37 @@ pub fn save_model(path: &Path, rbm: &Rbm, mut metadata: HashMap<String, String>)
 
 /// One f32 tensor of a parsed file, checked for its dtype and shape.
 pub fn tensor(path: &Path, st: &SafeTensors, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-    let t = st.tensor(name).map_err(|_| RbmError::model_file(path, format!("tensor `{name}` is missing")))?;
+    let t = st
+        .tensor(name)
+        .map_err(|_| RbmError::model_file(path, format!("tensor `{name}` is missing")))?;
     if t.dtype() != Dtype::F32 {
-        return Err(RbmError::model_file(path, format!("tensor `{name}` is {:?}, expected F32", t.dtype())));
+        return Err(RbmError::model_file(
+            path,
+            format!("tensor `{name}` is {:?}, expected F32", t.dtype()),
+        ));
     }
     if t.shape() != shape {
-        return Err(RbmError::model_file(path, format!("tensor `{name}` has shape {:?}, expected {shape:?}", t.shape())));
+        return Err(RbmError::model_file(
+            path,
+            format!(
+                "tensor `{name}` has shape {:?}, expected {shape:?}",
+                t.shape()
+            ),
+        ));
     }
-    let v: Vec<f32> = t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let v: Vec<f32> = t
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(RbmError::model_file(path, format!("tensor `{name}` holds a non-finite value ({}) at index {i}", v[i])));
+        return Err(RbmError::model_file(
+            path,
+            format!(
+                "tensor `{name}` holds a non-finite value ({}) at index {i}",
+                v[i]
+            ),
+        ));
     }
     Ok(v)
 }
@@ -90,17 +149,131 @@ pub fn load_model(path: &Path) -> Result<(Rbm, HashMap<String, String>)> {
 
 /// Parses model-file bytes (see [`load_model`]); `path` is for messages.
 pub fn parse_model(path: &Path, bytes: &[u8]) -> Result<(Rbm, HashMap<String, String>)> {
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| RbmError::model_file(path, format!("not a valid safetensors file: {e}")))?;
-    let st = SafeTensors::deserialize(bytes).map_err(|e| RbmError::model_file(path, format!("not a valid safetensors file: {e}")))?;
-    let w = st.tensor("W").map_err(|_| RbmError::model_file(path, "tensor `W` is missing"))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| RbmError::model_file(path, format!("not a valid safetensors file: {e}")))?;
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| RbmError::model_file(path, format!("not a valid safetensors file: {e}")))?;
+    let w = st
+        .tensor("W")
+        .map_err(|_| RbmError::model_file(path, "tensor `W` is missing"))?;
     if w.shape().len() != 2 || w.shape()[0] == 0 || w.shape()[1] == 0 {
-        return Err(RbmError::model_file(path, format!("tensor `W` has shape {:?}, expected [n_visible, n_hidden]", w.shape())));
+        return Err(RbmError::model_file(
+            path,
+            format!(
+                "tensor `W` has shape {:?}, expected [n_visible, n_hidden]",
+                w.shape()
+            ),
+        ));
     }
     let (nv, nh) = (w.shape()[0], w.shape()[1]);
     let w = tensor(path, &st, "W", &[nv, nh])?;
     let hbias = tensor(path, &st, "hbias", &[nh])?;
     let vbias = tensor(path, &st, "vbias", &[nv])?;
     let metadata = meta.metadata().clone().unwrap_or_default();
-    let rbm = Rbm::from_params(nv, nh, w, hbias, vbias).map_err(|e| RbmError::model_file(path, e.to_string()))?;
+    let rbm = Rbm::from_params(nv, nh, w, hbias, vbias)
+        .map_err(|e| RbmError::model_file(path, e.to_string()))?;
     Ok((rbm, metadata))
+}
+
+/// A checkpoint's contents: the trainer and the caller's extra metadata.
+pub struct Checkpoint {
+    pub trainer: crate::train::Trainer,
+    /// what the caller stored beside the trainer (for the CLI: its sampling flags)
+    pub extra: String,
+}
+
+/// Writes everything needed to continue training (parameters, persistent
+/// chain, random streams, position, metrics) atomically to `path`.
+pub fn save_checkpoint(
+    path: &Path,
+    trainer: &mut crate::train::Trainer,
+    extra: &str,
+) -> Result<()> {
+    let rbm = trainer.rbm();
+    let (state, chain) = trainer.state();
+    let metadata = HashMap::from([
+        ("format".to_string(), "rbm-checkpoint".to_string()),
+        ("format_version".to_string(), FORMAT_VERSION.to_string()),
+        (
+            "config".to_string(),
+            serde_json::to_string(&trainer.config).expect("config serialises"),
+        ),
+        (
+            "state".to_string(),
+            serde_json::to_string(&state).expect("state serialises"),
+        ),
+        ("extra".to_string(), extra.to_string()),
+    ]);
+    let b = trainer.config.batch_size;
+    let bytes = safetensors_bytes(
+        &[
+            ("W", vec![rbm.n_visible, rbm.n_hidden], &rbm.w),
+            ("hbias", vec![rbm.n_hidden], &rbm.hbias),
+            ("vbias", vec![rbm.n_visible], &rbm.vbias),
+            ("chain", vec![b, rbm.n_hidden], &chain),
+        ],
+        metadata,
+    );
+    write_atomic(path, &bytes)
+}
+
+/// Reads a checkpoint written by [`save_checkpoint`].
+pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
+    let bytes = std::fs::read(path).map_err(|e| RbmError::io(path, e))?;
+    let (rbm, meta) = parse_model(path, &bytes)?;
+    let bad = |msg: String| RbmError::model_file(path, msg);
+    if meta.get("format").map(String::as_str) != Some("rbm-checkpoint") {
+        return Err(bad(
+            "not a checkpoint (its metadata lacks format = rbm-checkpoint)".into(),
+        ));
+    }
+    let field = |k: &str| {
+        meta.get(k)
+            .ok_or_else(|| bad(format!("metadata field `{k}` is missing")))
+    };
+    let config: crate::train::TrainConfig = serde_json::from_str(field("config")?)
+        .map_err(|e| bad(format!("metadata `config`: {e}")))?;
+    let state: crate::train::TrainerState =
+        serde_json::from_str(field("state")?).map_err(|e| bad(format!("metadata `state`: {e}")))?;
+    config
+        .check(usize::MAX)
+        .map_err(|e| bad(format!("stored configuration: {e}")))?;
+    if config.n_hidden != rbm.n_hidden {
+        return Err(bad(format!(
+            "configuration says {} hidden units, W has {}",
+            config.n_hidden, rbm.n_hidden
+        )));
+    }
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    let chain = tensor(path, &st, "chain", &[config.batch_size, rbm.n_hidden])?;
+    let trainer = crate::train::Trainer::restore(&rbm, config, state, &chain)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(Checkpoint {
+        trainer,
+        extra: meta.get("extra").cloned().unwrap_or_default(),
+    })
+}
+
+/// The bytes of a NumPy .npy file (format 1.0) holding `data` as float32
+/// little-endian, C order, with `shape`.
+pub fn npy_bytes(data: &[f32], shape: &[usize]) -> Vec<u8> {
+    assert_eq!(data.len(), shape.iter().product::<usize>());
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    // magic (6) + version (2) + header length (2) + header, padded with spaces
+    // and a final newline to a multiple of 64 bytes.
+    let total = (10 + header.len() + 1).div_ceil(64) * 64;
+    header.push_str(&" ".repeat(total - 10 - header.len() - 1));
+    header.push('\n');
+    let mut out = Vec::with_capacity(total + 4 * data.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend(data.iter().flat_map(|x| x.to_le_bytes()));
+    out
 }

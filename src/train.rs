@@ -57,7 +57,16 @@ impl Default for TrainConfig {
     /// The tutorial's run: PCD-15, lr 0.1, batches of 20, 15 epochs, 500 hidden
     /// units, all 50,000 training images.
     fn default() -> Self {
-        TrainConfig { method: Method::Pcd, k: 15, lr: 0.1, batch_size: 20, epochs: 15, n_hidden: 500, seed: 1234, train_size: 50_000 }
+        TrainConfig {
+            method: Method::Pcd,
+            k: 15,
+            lr: 0.1,
+            batch_size: 20,
+            epochs: 15,
+            n_hidden: 500,
+            seed: 1234,
+            train_size: 50_000,
+        }
     }
 }
 
@@ -68,7 +77,10 @@ impl TrainConfig {
             return Err(RbmError::param("-k", "must be at least 1"));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(RbmError::param("--lr", format!("must be a positive finite number, got {}", self.lr)));
+            return Err(RbmError::param(
+                "--lr",
+                format!("must be a positive finite number, got {}", self.lr),
+            ));
         }
         if self.batch_size == 0 {
             return Err(RbmError::param("--batch-size", "must be at least 1"));
@@ -80,10 +92,19 @@ impl TrainConfig {
             return Err(RbmError::param("--hidden", "must be at least 1"));
         }
         if self.train_size == 0 || self.train_size > n_available {
-            return Err(RbmError::param("--train-size", format!("must be in 1..={n_available}, got {}", self.train_size)));
+            return Err(RbmError::param(
+                "--train-size",
+                format!("must be in 1..={n_available}, got {}", self.train_size),
+            ));
         }
         if self.batch_size > self.train_size {
-            return Err(RbmError::param("--batch-size", format!("{} is larger than the training set ({})", self.batch_size, self.train_size)));
+            return Err(RbmError::param(
+                "--batch-size",
+                format!(
+                    "{} is larger than the training set ({})",
+                    self.batch_size, self.train_size
+                ),
+            ));
         }
         Ok(())
     }
@@ -134,7 +155,10 @@ impl Trainer {
     /// Starts training `rbm` (which must have `config.n_hidden` hidden units).
     pub fn new(rbm: &Rbm, config: TrainConfig) -> Result<Self> {
         if rbm.n_hidden != config.n_hidden {
-            return Err(RbmError::Shape(format!("model has {} hidden units, config {}", rbm.n_hidden, config.n_hidden)));
+            return Err(RbmError::Shape(format!(
+                "model has {} hidden units, config {}",
+                rbm.n_hidden, config.n_hidden
+            )));
         }
         let b = config.batch_size;
         let engine = Engine::new(rbm, b, config.seed, TRAIN_STREAMS);
@@ -166,7 +190,12 @@ impl Trainer {
     /// on `n_threads` threads. Returns the epoch's mean cost when it finished it.
     /// Fails (leaving the state as it was after the bad update) when a cost or
     /// parameter stops being finite.
-    pub fn run(&mut self, data: &Images, max_updates: usize, n_threads: usize) -> Result<Option<f64>> {
+    pub fn run(
+        &mut self,
+        data: &Images,
+        max_updates: usize,
+        n_threads: usize,
+    ) -> Result<Option<f64>> {
         assert!(!self.done(), "training is already complete");
         let nb = self.config.batches_per_epoch();
         let n = max_updates.min(nb - self.batch_index);
@@ -192,15 +221,28 @@ impl Trainer {
         self.bit_i = (bit0 + n) % self.engine.n_visible;
         let b = self.config.batch_size as f64;
         for u in 0..n {
-            let cost = self.costs.iter_mut().map(|c| c.get_mut().unwrap()[u]).sum::<f64>() / b;
+            let cost = self
+                .costs
+                .iter_mut()
+                .map(|c| c.get_mut().unwrap()[u])
+                .sum::<f64>()
+                / b;
             if !cost.is_finite() {
-                return Err(RbmError::Diverged { epoch: self.epoch, batch: start + u, what: "the cost".into() });
+                return Err(RbmError::Diverged {
+                    epoch: self.epoch,
+                    batch: start + u,
+                    what: "the cost".into(),
+                });
             }
             self.epoch_costs.push(cost);
         }
         self.batch_index += n;
         if let Some(what) = self.non_finite_parameter() {
-            return Err(RbmError::Diverged { epoch: self.epoch, batch: self.batch_index - 1, what });
+            return Err(RbmError::Diverged {
+                epoch: self.epoch,
+                batch: self.batch_index - 1,
+                what,
+            });
         }
         if self.batch_index < nb {
             return Ok(None);
@@ -239,7 +281,12 @@ impl Trainer {
         for q in ctx.parts() {
             let rows = split(b, N_PARTS, q);
             // SAFETY: part q writes only its rows of x's data half and of xi.
-            let (x, xi) = unsafe { (eng.x.get_mut(rows.start * nv..rows.end * nv), self.xi.get_mut(rows.start * nv..rows.end * nv)) };
+            let (x, xi) = unsafe {
+                (
+                    eng.x.get_mut(rows.start * nv..rows.end * nv),
+                    self.xi.get_mut(rows.start * nv..rows.end * nv),
+                )
+            };
             let first = batch_index * b + rows.start;
             let src = &data.pixels[first * nv..(first + rows.len()) * nv];
             for ((x, xi), &p) in x.iter_mut().zip(xi.iter_mut()).zip(src) {
@@ -258,10 +305,26 @@ impl Trainer {
                 // bit i moves it by d W[i, C_p], d = 1 - 2 xi_i, so no second product.
                 let m = part.cols.len();
                 // SAFETY: nobody writes xi now; part p writes only its row of pl_diff.
-                let (xi, diff) = unsafe { (self.xi.get(0..b * nv), self.pl_diff.get_mut(p * b..(p + 1) * b)) };
+                let (xi, diff) = unsafe {
+                    (
+                        self.xi.get(0..b * nv),
+                        self.pl_diff.get_mut(p * b..(p + 1) * b),
+                    )
+                };
                 let mut pre = std::mem::take(&mut part.pre_h);
                 let part = &mut *part;
-                xw_product(&mut pre, b, m, nv, xi, &part.w, part.ldw, 1.0, &mut part.idx, &mut part.val);
+                xw_product(
+                    &mut pre,
+                    b,
+                    m,
+                    nv,
+                    xi,
+                    &part.w,
+                    part.ldw,
+                    1.0,
+                    &mut part.idx,
+                    &mut part.val,
+                );
                 let wi = &part.w[bit * part.ldw..bit * part.ldw + m];
                 for r in 0..b {
                     let row = &mut pre[r * m..(r + 1) * m];
@@ -284,9 +347,15 @@ impl Trainer {
                 eng.visible(&mut part, 1.0, None);
                 let rows = part.rows.clone();
                 if pcd && step == 1 {
-                    self.costs[q].lock().unwrap().push(self.pseudo_likelihood_rows(rows, bit));
+                    self.costs[q]
+                        .lock()
+                        .unwrap()
+                        .push(self.pseudo_likelihood_rows(rows, bit));
                 } else if !pcd && step == cfg.k {
-                    self.costs[q].lock().unwrap().push(self.reconstruction_rows(rows));
+                    self.costs[q]
+                        .lock()
+                        .unwrap()
+                        .push(self.reconstruction_rows(rows));
                 }
             }
             ctx.sync();
@@ -325,7 +394,10 @@ impl Trainer {
             let sum = &mut part.vb_eff[..vc.len()];
             sum.iter_mut().for_each(|s| *s = 0.0);
             for r in 0..b {
-                let (pos, neg) = (&x[r * nv + vc.start..r * nv + vc.end], &x[(b + r) * nv + vc.start..(b + r) * nv + vc.end]);
+                let (pos, neg) = (
+                    &x[r * nv + vc.start..r * nv + vc.end],
+                    &x[(b + r) * nv + vc.start..(b + r) * nv + vc.end],
+                );
                 for ((s, &p), &q) in sum.iter_mut().zip(pos).zip(neg) {
                     *s += p - q;
                 }
@@ -345,7 +417,13 @@ impl Trainer {
     fn pseudo_likelihood_rows(&self, rows: std::ops::Range<usize>, bit: usize) -> f64 {
         let (b, nv) = (self.engine.batch, self.engine.n_visible);
         // SAFETY: nobody writes xi, pl_diff or vbias during the visible phase.
-        let (xi, diff, vbias) = unsafe { (self.xi.get(0..b * nv), self.pl_diff.get(0..N_PARTS * b), self.engine.vbias.get(0..nv)) };
+        let (xi, diff, vbias) = unsafe {
+            (
+                self.xi.get(0..b * nv),
+                self.pl_diff.get(0..N_PARTS * b),
+                self.engine.vbias.get(0..nv),
+            )
+        };
         let mut total = 0f64;
         for r in rows {
             let d = 1.0 - 2.0 * xi[r * nv + bit];
@@ -372,5 +450,63 @@ impl Trainer {
             total -= x * softplus(-a) + (1.0 - x) * softplus(a);
         }
         total as f64
+    }
+}
+
+/// Everything of a [`Trainer`] besides its parameters and chain, as saved in
+/// a checkpoint's metadata.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainerState {
+    pub epoch: usize,
+    pub batch_index: usize,
+    pub bit_i: usize,
+    pub epoch_costs: Vec<f64>,
+    pub history: Vec<EpochRecord>,
+    /// per part: the hidden units' stream and the visible rows' stream
+    pub streams: Vec<(crate::rng::Stream, crate::rng::Stream)>,
+}
+
+impl Trainer {
+    /// The state to checkpoint, with the persistent chain `[batch, n_hidden]`.
+    pub fn state(&mut self) -> (TrainerState, Vec<f32>) {
+        let state = TrainerState {
+            epoch: self.epoch,
+            batch_index: self.batch_index,
+            bit_i: self.bit_i,
+            epoch_costs: self.epoch_costs.clone(),
+            history: self.history.clone(),
+            streams: self.engine.streams(),
+        };
+        (state, self.engine.chain_hidden())
+    }
+
+    /// A trainer continuing exactly where [`Trainer::state`] left off.
+    pub fn restore(
+        rbm: &Rbm,
+        config: TrainConfig,
+        state: TrainerState,
+        chain: &[f32],
+    ) -> Result<Self> {
+        let mut t = Trainer::new(rbm, config)?;
+        let nb = t.config.batches_per_epoch();
+        if state.streams.len() != N_PARTS
+            || chain.len() != t.config.batch_size * rbm.n_hidden
+            || state.batch_index >= nb.max(1)
+            || state.epoch > t.config.epochs
+            || state.bit_i >= rbm.n_visible
+            || state.epoch_costs.len() != state.batch_index
+        {
+            return Err(RbmError::Shape(
+                "the checkpoint's state does not fit its configuration".into(),
+            ));
+        }
+        t.engine.set_chain_hidden(chain);
+        t.engine.set_streams(&state.streams);
+        t.epoch = state.epoch;
+        t.batch_index = state.batch_index;
+        t.bit_i = state.bit_i;
+        t.epoch_costs = state.epoch_costs;
+        t.history = state.history;
+        Ok(t)
     }
 }

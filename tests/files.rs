@@ -1,0 +1,186 @@
+//! Model files and checkpoints: round trips, exact resume, and many thousands
+//! of mutated inputs that must be refused without a panic.
+
+mod common;
+use common::*;
+use rbm::data::{parse_idx_images, parse_idx_labels};
+use rbm::modelfile::{load_checkpoint, parse_model, save_checkpoint, save_model};
+use rbm::train::{Method, TrainConfig, Trainer};
+use rbm::Stream;
+use std::collections::HashMap;
+use std::path::Path;
+
+fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("rbm-files-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn a_model_file_round_trips_with_its_metadata() {
+    let rbm = random_rbm(7, 5, 2.0, 1);
+    let d = tmpdir("roundtrip");
+    let p = d.join("m.safetensors");
+    save_model(
+        &p,
+        &rbm,
+        HashMap::from([("seed".to_string(), "5".to_string())]),
+    )
+    .unwrap();
+    let (back, meta) = rbm::modelfile::load_model(&p).unwrap();
+    assert_eq!(back, rbm);
+    assert_eq!(meta["seed"], "5");
+    assert_eq!(meta["format_version"], "1");
+    assert_eq!(
+        (meta["n_visible"].as_str(), meta["n_hidden"].as_str()),
+        ("7", "5")
+    );
+    // the same model gives the same bytes
+    let q = d.join("n.safetensors");
+    save_model(
+        &q,
+        &rbm,
+        HashMap::from([("seed".to_string(), "5".to_string())]),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(&q).unwrap());
+    // no temporary file is left behind
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2);
+}
+
+fn patterns_data() -> rbm::data::Images {
+    let rows: Vec<Vec<f32>> = (0..60)
+        .map(|i| {
+            (0..9)
+                .map(|j| ((i * 7 + j * 3) % 5 == 0) as u8 as f32)
+                .collect()
+        })
+        .collect();
+    images_of(&rows)
+}
+
+#[test]
+fn resuming_from_a_checkpoint_mid_epoch_is_bit_identical() {
+    for method in [Method::Pcd, Method::Cd] {
+        let cfg = TrainConfig {
+            method,
+            k: 3,
+            lr: 0.1,
+            batch_size: 4,
+            epochs: 3,
+            n_hidden: 6,
+            seed: 8,
+            train_size: 60,
+        };
+        let data = patterns_data();
+        let rbm = rbm::Rbm::new(9, 6, &mut Stream::new(8, 0)).unwrap();
+        let mut whole = Trainer::new(&rbm, cfg.clone()).unwrap();
+        while !whole.done() {
+            whole.run(&data, 4, 2).unwrap();
+        }
+        let mut first = Trainer::new(&rbm, cfg.clone()).unwrap();
+        first.run(&data, 15, 2).unwrap(); // epoch 0 done
+        first.run(&data, 7, 1).unwrap(); // into epoch 1
+        let d = tmpdir(&format!("resume-{method:?}"));
+        let p = d.join("ck.safetensors");
+        save_checkpoint(&p, &mut first, "extra").unwrap();
+        let ck = load_checkpoint(&p).unwrap();
+        assert_eq!(ck.extra, "extra");
+        let mut second = ck.trainer;
+        assert_eq!((second.epoch, second.batch_index), (1, 7));
+        while !second.done() {
+            second.run(&data, 5, 2).unwrap();
+        }
+        assert_eq!(whole.rbm(), second.rbm(), "{method:?}");
+        assert_eq!(whole.history, second.history);
+    }
+}
+
+/// Mutations of a valid input: bit flips, byte overwrites, truncations,
+/// insertions, and edits of the first 32 bytes (the headers), from a seeded stream.
+fn mutate(good: &[u8], rng: &mut Stream) -> Vec<u8> {
+    let mut b = good.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        let kind = rng.below(6);
+        let n = b.len().max(1) as u64;
+        match kind {
+            0 => {
+                let i = rng.below(n) as usize % b.len().max(1);
+                if !b.is_empty() {
+                    b[i] ^= 1 << rng.below(8);
+                }
+            }
+            1 => {
+                let i = rng.below(32.min(n)) as usize;
+                if i < b.len() {
+                    b[i] = rng.below(256) as u8;
+                }
+            }
+            2 => b.truncate(rng.below(n + 1) as usize),
+            3 => {
+                let i = rng.below(n + 1) as usize;
+                b.insert(i.min(b.len()), rng.below(256) as u8);
+            }
+            4 => {
+                let i = rng.below(n) as usize;
+                if i + 4 <= b.len() {
+                    b[i..i + 4].copy_from_slice(&(rng.below(u32::MAX as u64) as u32).to_le_bytes());
+                }
+            }
+            _ => {
+                let i = rng.below(16.min(n)) as usize;
+                if i < b.len() {
+                    b[i] = [0, 0xff, b'{', b'"', b'0', b']'][rng.below(6) as usize];
+                }
+            }
+        }
+    }
+    b
+}
+
+#[test]
+fn fuzz_the_idx_and_model_readers_with_mutated_inputs() {
+    // 30,000 mutated IDX image files, 30,000 label files, 30,000 model files
+    // (RBM_FUZZ_ITERS sets another count, for longer runs): each must parse or
+    // be refused, never panic.
+    let iters: usize = std::env::var("RBM_FUZZ_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30_000);
+    let mut imgs = vec![0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5];
+    imgs.extend((0..60).map(|i| i as u8));
+    let mut labs = vec![0, 0, 8, 1, 0, 0, 0, 5];
+    labs.extend([1, 2, 3, 4, 5]);
+    let rbm = random_rbm(6, 4, 1.0, 2);
+    let d = tmpdir("fuzz");
+    let p = d.join("m.safetensors");
+    save_model(
+        &p,
+        &rbm,
+        HashMap::from([("config".to_string(), "{}".to_string())]),
+    )
+    .unwrap();
+    let model = std::fs::read(&p).unwrap();
+    assert!(parse_idx_images(Path::new("x"), &imgs).is_ok());
+    assert!(parse_idx_labels(Path::new("x"), &labs).is_ok());
+    assert!(parse_model(Path::new("x"), &model).is_ok());
+    let mut rng = Stream::new(99, 0);
+    let (mut ok_i, mut ok_m) = (0, 0);
+    for _ in 0..iters {
+        ok_i += parse_idx_images(Path::new("x"), &mutate(&imgs, &mut rng)).is_ok() as usize;
+        let _ = parse_idx_labels(Path::new("x"), &mutate(&labs, &mut rng));
+        if let Ok((r, _)) = parse_model(Path::new("x"), &mutate(&model, &mut rng)) {
+            ok_m += 1;
+            assert!(r
+                .w
+                .iter()
+                .chain(&r.hbias)
+                .chain(&r.vbias)
+                .all(|x| x.is_finite()));
+            assert_eq!(r.w.len(), r.n_visible * r.n_hidden);
+        }
+    }
+    // some mutations (pixel bytes, weight bytes) leave a valid file: the fuzzer reached the data
+    assert!(ok_i > 100 && ok_m > 100, "{ok_i} {ok_m}");
+}
