@@ -13,6 +13,7 @@
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod estimate;
 pub mod images;
 pub mod math;
 pub mod model;

@@ -525,3 +525,22 @@ mod sparse_tests {
         }
     }
 }
+
+/// Σ_j softplus(b1 a_j) - softplus(b0 a_j): the change of the hidden term of
+/// log p*_β(v) between two inverse temperatures (annealing). Each difference
+/// is taken before summing, so the large softplus values cancel exactly and
+/// only their rounding remains.
+pub fn sum_softplus_beta_diff(a: &[f32], b0: f32, b1: f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut chunks = a.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            acc[l] += softplus(b1 * c[l]) - softplus(b0 * c[l]);
+        }
+    }
+    let mut tail = 0f32;
+    for &x in chunks.remainder() {
+        tail += softplus(b1 * x) - softplus(b0 * x);
+    }
+    acc.iter().sum::<f32>() + tail
+}

@@ -1,0 +1,507 @@
+//! Log-likelihoods: the exact partition function of small RBMs, annealed
+//! importance sampling (AIS, Salakhutdinov & Murray 2008) for large ones, and
+//! the conservative reverse estimate RAISE (Burda, Grosse & Salakhutdinov 2015).
+//!
+//! Everything works with the unnormalised marginal of the visible units at
+//! inverse temperature β, between a base-rate model A (W = 0, hidden biases 0,
+//! visible biases b_A) and the model B itself:
+//!
+//!   log f_β(v) = ((1 - β) b_A + β b_B)·v + Σ_j softplus(β (c_j + v W_j))
+//!
+//! f_0 = exp(b_A·v) 2^n_hidden, whose normaliser is known in closed form
+//! (`base_log_z`); f_1 is the model's exp(-F(v)).
+
+use crate::data::Images;
+use crate::engine::{run_team, split, Engine, Rows, N_PARTS};
+use crate::math::{log_sum_exp, softplus, sum_softplus_beta_diff, xw_product};
+use crate::model::Rbm;
+use std::sync::Mutex;
+
+/// Largest smaller layer that [`exact_log_z`] enumerates by default (2^25 states).
+pub const EXACT_MAX_UNITS: usize = 25;
+
+/// log Z = log Σ_v Σ_h exp(-E(v, h)), exactly, by enumerating the smaller
+/// layer's 2^n states and summing the other layer out in closed form:
+///
+///   over h:  log Z = LSE_h [ c·h + Σ_i softplus(b_i + W_i·h) ]
+///   over v:  log Z = LSE_v [ b·v + Σ_j softplus(c_j + v·W_j) ]
+///
+/// States are processed in blocks of 1,024 (one matrix product each) and
+/// split between threads in fixed chunks; the result does not depend on threads.
+pub fn exact_log_z(rbm: &Rbm, n_threads: usize) -> f64 {
+    let over_hidden = rbm.n_hidden <= rbm.n_visible;
+    exact_log_z_over(rbm, over_hidden, n_threads)
+}
+
+/// [`exact_log_z`] enumerating the hidden layer (`over_hidden`) or the visible one.
+pub fn exact_log_z_over(rbm: &Rbm, over_hidden: bool, n_threads: usize) -> f64 {
+    let (n, other) = if over_hidden {
+        (rbm.n_hidden, rbm.n_visible)
+    } else {
+        (rbm.n_visible, rbm.n_hidden)
+    };
+    assert!(n <= 40, "2^{n} states are too many to enumerate");
+    let (own_bias, other_bias) = if over_hidden {
+        (&rbm.hbias, &rbm.vbias)
+    } else {
+        (&rbm.vbias, &rbm.hbias)
+    };
+    let total = 1u64 << n;
+    const BLOCK: u64 = 1024;
+    let n_blocks = total.div_ceil(BLOCK) as usize;
+    // one (max, sum) pair per block, combined in block order afterwards
+    let results: Vec<Mutex<(f64, f64)>> = (0..n_blocks)
+        .map(|_| Mutex::new((f64::NEG_INFINITY, 0.0)))
+        .collect();
+    run_team(n_threads, |ctx| {
+        let mut states = vec![0f32; BLOCK as usize * n];
+        let mut pre = vec![0f32; BLOCK as usize * other];
+        let mut terms = vec![0f64; BLOCK as usize];
+        for p in ctx.parts() {
+            for blk in split(n_blocks, N_PARTS, p) {
+                let first = blk as u64 * BLOCK;
+                let count = (total - first).min(BLOCK) as usize;
+                for s in 0..count {
+                    let code = first + s as u64;
+                    for j in 0..n {
+                        states[s * n + j] = ((code >> j) & 1) as f32;
+                    }
+                }
+                let st = &states[..count * n];
+                let pr = &mut pre[..count * other];
+                // other-layer pre-activations without bias: s W^T (over h) or s W (over v)
+                crate::math::gemm(
+                    pr,
+                    count,
+                    other,
+                    n,
+                    st,
+                    false,
+                    &rbm.w,
+                    over_hidden,
+                    1.0,
+                    false,
+                );
+                for s in 0..count {
+                    let mut t = 0f64;
+                    for (x, c) in st[s * n..(s + 1) * n].iter().zip(own_bias) {
+                        t += (*x * *c) as f64;
+                    }
+                    for (a, c) in pr[s * other..(s + 1) * other].iter().zip(other_bias) {
+                        t += softplus(a + c) as f64;
+                    }
+                    terms[s] = t;
+                }
+                let m = terms[..count]
+                    .iter()
+                    .cloned()
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let sum = terms[..count].iter().map(|t| (t - m).exp()).sum::<f64>();
+                *results[blk].lock().unwrap() = (m, sum);
+            }
+        }
+    });
+    let pairs: Vec<(f64, f64)> = results
+        .into_iter()
+        .map(|r| r.into_inner().unwrap())
+        .collect();
+    let m = pairs.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    m + pairs
+        .iter()
+        .map(|&(bm, s)| s * (bm - m).exp())
+        .sum::<f64>()
+        .ln()
+}
+
+/// Mean of log f_1(v) = -F(v) over the rows of `v` (`[n, n_visible]`), in f64.
+pub fn mean_neg_free_energy(rbm: &Rbm, v: &[f32]) -> f64 {
+    let n = v.len() / rbm.n_visible;
+    let mut total = 0f64;
+    for start in (0..n).step_by(1000) {
+        let end = (start + 1000).min(n);
+        let f = rbm.free_energy(&v[start * rbm.n_visible..end * rbm.n_visible]);
+        total -= f.iter().map(|&x| x as f64).sum::<f64>();
+    }
+    total / n as f64
+}
+
+/// -F(v) for each row of `v`, in f64 sums.
+pub fn neg_free_energies(rbm: &Rbm, v: &[f32]) -> Vec<f64> {
+    let n = v.len() / rbm.n_visible;
+    (0..n)
+        .step_by(1000)
+        .flat_map(|s| {
+            rbm.free_energy(&v[s * rbm.n_visible..(s + 1000).min(n) * rbm.n_visible])
+                .into_iter()
+                .map(|f| -(f as f64))
+        })
+        .collect()
+}
+
+/// The base-rate model's visible biases: logit of each pixel's mean over
+/// `images`, with a pseudo-count of 5 per 100 images on both sides
+/// (p = (Σ x + α) / (N + 2α), α = 0.05 N), so no bias is infinite.
+pub fn base_rate_vbias(images: &Images) -> Vec<f32> {
+    let (n, d) = (images.n, images.dim());
+    let mut sums = vec![0f64; d];
+    for i in 0..n {
+        for (s, &p) in sums.iter_mut().zip(images.image(i)) {
+            *s += p as f64 / 255.0;
+        }
+    }
+    let alpha = 0.05 * n as f64;
+    sums.iter()
+        .map(|s| {
+            let p = (s + alpha) / (n as f64 + 2.0 * alpha);
+            (p / (1.0 - p)).ln() as f32
+        })
+        .collect()
+}
+
+/// log Z of the base-rate model: n_hidden log 2 + Σ_i softplus(b_A,i).
+pub fn base_log_z(vb_a: &[f32], n_hidden: usize) -> f64 {
+    n_hidden as f64 * std::f64::consts::LN_2
+        + vb_a
+            .iter()
+            .map(|&b| crate::math::softplus_ref(b as f64))
+            .sum::<f64>()
+}
+
+/// The inverse temperatures 0 = β_0 < ... < β_steps = 1: Salakhutdinov &
+/// Murray's schedule, 500 steps in [0, 0.5), 4,000 in [0.5, 0.9) and 10,000 in
+/// [0.9, 1] for 14,500 steps; other lengths keep those proportions.
+pub fn ais_schedule(steps: usize) -> Vec<f64> {
+    assert!(steps >= 3, "an annealing schedule needs at least 3 steps");
+    let n1 = (steps * 500 / 14_500).max(1);
+    let n2 = (steps * 4000 / 14_500).max(1);
+    let n3 = steps - n1 - n2;
+    let mut b = Vec::with_capacity(steps + 1);
+    b.extend((0..n1).map(|k| 0.5 * k as f64 / n1 as f64));
+    b.extend((0..n2).map(|k| 0.5 + 0.4 * k as f64 / n2 as f64));
+    b.extend((0..=n3).map(|k| 0.9 + 0.1 * k as f64 / n3 as f64));
+    b
+}
+
+/// An estimate of log Z with its ±3σ bracket.
+#[derive(Clone, Debug)]
+pub struct LogZ {
+    pub log_z: f64,
+    /// log(Ẑ - 3σ̂); -inf when 3σ̂ exceeds Ẑ
+    pub lo: f64,
+    /// log(Ẑ + 3σ̂)
+    pub hi: f64,
+    /// the runs' log importance weights
+    pub log_w: Vec<f64>,
+}
+
+impl LogZ {
+    /// Ẑ = Z_A · mean(w); σ̂ = Z_A · sd(w) / sqrt(runs); all in the log domain.
+    pub fn from_log_weights(log_z_base: f64, log_w: Vec<f64>) -> Self {
+        let n = log_w.len() as f64;
+        let m = log_w.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let r: Vec<f64> = log_w.iter().map(|w| (w - m).exp()).collect();
+        let mean = r.iter().sum::<f64>() / n;
+        let var = r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        let se = (var / n).sqrt();
+        let shift = log_z_base + m;
+        LogZ {
+            log_z: shift + mean.ln(),
+            lo: if mean > 3.0 * se {
+                shift + (mean - 3.0 * se).ln()
+            } else {
+                f64::NEG_INFINITY
+            },
+            hi: shift + (mean + 3.0 * se).ln(),
+            log_w,
+        }
+    }
+}
+
+/// Stream ids of the annealing chains.
+const ANNEAL_STREAMS: u64 = 300;
+
+/// Per-row log-weight accumulators of an annealing run: one vector per part
+/// for the hidden units' terms (all rows), one per part for its rows' visible terms.
+struct Weights {
+    hidden: Vec<Mutex<Vec<f64>>>,
+    visible: Vec<Mutex<Vec<f64>>>,
+}
+
+impl Weights {
+    fn new(rows: usize) -> Self {
+        let v = || (0..N_PARTS).map(|_| Mutex::new(vec![0f64; rows])).collect();
+        Weights {
+            hidden: v(),
+            visible: v(),
+        }
+    }
+    /// Row r's total, summed in part order.
+    fn totals(self, rows: usize) -> Vec<f64> {
+        let h: Vec<Vec<f64>> = self
+            .hidden
+            .into_iter()
+            .map(|m| m.into_inner().unwrap())
+            .collect();
+        let v: Vec<Vec<f64>> = self
+            .visible
+            .into_iter()
+            .map(|m| m.into_inner().unwrap())
+            .collect();
+        (0..rows)
+            .map(|r| (0..N_PARTS).map(|p| h[p][r] + v[p][r]).sum())
+            .collect()
+    }
+}
+
+/// Hidden phase of an annealing step for part p: a = x W_p + c_p for the
+/// chains' visible states, then (optionally) the weight term
+/// Σ_j softplus(b1 a) - softplus(b0 a) per row, then (optionally) h ~ sigm(β_s a)
+/// and its propdown.
+fn anneal_hidden(
+    eng: &Engine,
+    p: usize,
+    weight: Option<(f32, f32)>,
+    sample_beta: Option<f32>,
+    lw: &Mutex<Vec<f64>>,
+    recompute: bool,
+) {
+    let mut guard = eng.parts[p].lock().unwrap();
+    let part = &mut *guard;
+    let (b, nv, m) = (eng.batch, eng.n_visible, part.cols.len());
+    if recompute {
+        // SAFETY: nobody writes x during the hidden phase.
+        let x = unsafe { eng.x.get(eng.x_rows(Rows::Chain)) };
+        xw_product(
+            &mut part.pre_h,
+            b,
+            m,
+            nv,
+            x,
+            &part.w,
+            part.ldw,
+            1.0,
+            &mut part.idx,
+            &mut part.val,
+        );
+        for row in part.pre_h.chunks_exact_mut(m.max(1)) {
+            for (a, &c) in row.iter_mut().zip(&part.hbias) {
+                *a += c;
+            }
+        }
+    }
+    if let Some((b0, b1)) = weight {
+        let mut lw = lw.lock().unwrap();
+        for r in 0..b {
+            lw[r] += sum_softplus_beta_diff(&part.pre_h[r * m..(r + 1) * m], b0, b1) as f64;
+        }
+    }
+    if let Some(beta) = sample_beta {
+        part.hid_rng.fill_uniform(&mut part.u_h);
+        for ((h, &a), &u) in part.h_sample.iter_mut().zip(&part.pre_h).zip(&part.u_h) {
+            *h = if u < crate::math::sigmoid(beta * a) {
+                1.0
+            } else {
+                0.0
+            };
+        }
+        eng.propdown(part, p);
+    }
+}
+
+/// Visible phase for the rows of part q: (optionally) the weight term
+/// (b1 - b0)(b_B - b_A)·x per row, and (optionally) x ~ p_β(v|h).
+fn anneal_visible(
+    eng: &Engine,
+    q: usize,
+    weight: Option<(f32, f32)>,
+    dvb: &[f64],
+    sample_beta: Option<f32>,
+    vb_a: &[f32],
+    lw: &Mutex<Vec<f64>>,
+) {
+    let mut part = eng.parts[q].lock().unwrap();
+    let (b, nv) = (eng.batch, eng.n_visible);
+    let rows = part.rows.clone();
+    if let Some((b0, b1)) = weight {
+        // SAFETY: this part alone touches these rows of x in this phase.
+        let x = unsafe { eng.x.get(b * nv + rows.start * nv..b * nv + rows.end * nv) };
+        let mut lw = lw.lock().unwrap();
+        for (r, row) in rows.clone().zip(x.chunks_exact(nv)) {
+            let dot: f64 = row.iter().zip(dvb).map(|(&x, &d)| x as f64 * d).sum();
+            lw[r] += (b1 as f64 - b0 as f64) * dot;
+        }
+    }
+    if let Some(beta) = sample_beta {
+        eng.visible(&mut part, beta, Some(vb_a));
+    }
+}
+
+/// Forward AIS from the base-rate model (`vb_a`) to `rbm` over `betas`
+/// (from 0 to 1) with `runs` independent runs, one Gibbs transition per
+/// intermediate temperature. Returns log Z with its ±3σ bracket.
+pub fn ais(
+    rbm: &Rbm,
+    vb_a: &[f32],
+    runs: usize,
+    betas: &[f64],
+    seed: u64,
+    n_threads: usize,
+) -> LogZ {
+    let nv = rbm.n_visible;
+    let mut eng = Engine::new(rbm, runs, seed, ANNEAL_STREAMS);
+    // v_0 ~ the base-rate model: pixel i is on with probability sigm(b_A,i).
+    let mut u = vec![0f32; runs * nv];
+    crate::rng::Stream::new(seed, ANNEAL_STREAMS - 1).fill_uniform(&mut u);
+    let v0: Vec<f32> = u
+        .iter()
+        .enumerate()
+        .map(|(k, &u)| {
+            if u < crate::math::sigmoid(vb_a[k % nv]) {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    eng.set_chain_visible(&v0);
+    let dvb: Vec<f64> = rbm
+        .vbias
+        .iter()
+        .zip(vb_a)
+        .map(|(&b, &a)| b as f64 - a as f64)
+        .collect();
+    let weights = Weights::new(runs);
+    let eng_ref = &eng;
+    let k = betas.len() - 1;
+    run_team(n_threads, |ctx| {
+        for t in 1..=k {
+            let (b0, b1) = (betas[t - 1] as f32, betas[t] as f32);
+            let transition = (t < k).then_some(b1);
+            for p in ctx.parts() {
+                anneal_hidden(
+                    eng_ref,
+                    p,
+                    Some((b0, b1)),
+                    transition,
+                    &weights.hidden[p],
+                    true,
+                );
+            }
+            ctx.sync();
+            for q in ctx.parts() {
+                anneal_visible(
+                    eng_ref,
+                    q,
+                    Some((b0, b1)),
+                    &dvb,
+                    transition,
+                    vb_a,
+                    &weights.visible[q],
+                );
+            }
+            ctx.sync();
+        }
+    });
+    LogZ::from_log_weights(base_log_z(vb_a, rbm.n_hidden), weights.totals(runs))
+}
+
+/// RAISE: for each row of `v` (binary, `[n, n_visible]`), a stochastic lower
+/// bound on log p(v) in expectation: start at v under the model (β = 1),
+/// anneal backwards to the base-rate model along `betas` (given from 0 to 1),
+/// and weigh the path:
+///
+///   log p̂(v) = log f_1(v) + Σ_{j=K-1..0} [log f_βj(x_j) - log f_βj+1(x_j)] - log Z_A,
+///   x_j ~ T_βj+1(· | x_j+1),
+///
+/// an unbiased estimate of the annealing model's own p(v), so E[log p̂] does
+/// not exceed it. Returns log p̂ for each row.
+pub fn raise(
+    rbm: &Rbm,
+    vb_a: &[f32],
+    v: &[f32],
+    betas: &[f64],
+    seed: u64,
+    n_threads: usize,
+) -> Vec<f64> {
+    let nv = rbm.n_visible;
+    let n = v.len() / nv;
+    let mut eng = Engine::new(rbm, n, seed, ANNEAL_STREAMS + 100);
+    eng.set_chain_visible(v);
+    let dvb: Vec<f64> = rbm
+        .vbias
+        .iter()
+        .zip(vb_a)
+        .map(|(&b, &a)| b as f64 - a as f64)
+        .collect();
+    let rev: Vec<f64> = betas.iter().rev().cloned().collect();
+    let weights = Weights::new(n);
+    // log f_1(v) = b_B·v + Σ_j softplus(a_j), in f64.
+    let start = neg_free_energies(rbm, v);
+    let eng_ref = &eng;
+    let k = rev.len() - 1;
+    run_team(n_threads, |ctx| {
+        for p in ctx.parts() {
+            anneal_hidden(eng_ref, p, None, None, &weights.hidden[p], true);
+        }
+        for t in 1..=k {
+            let (b_prev, b_next) = (rev[t - 1] as f32, rev[t] as f32);
+            // transition at β_prev from the current states (their a is in pre_h)
+            for p in ctx.parts() {
+                anneal_hidden(eng_ref, p, None, Some(b_prev), &weights.hidden[p], false);
+            }
+            ctx.sync();
+            for q in ctx.parts() {
+                anneal_visible(
+                    eng_ref,
+                    q,
+                    None,
+                    &dvb,
+                    Some(b_prev),
+                    vb_a,
+                    &weights.visible[q],
+                );
+                anneal_visible(
+                    eng_ref,
+                    q,
+                    Some((b_prev, b_next)),
+                    &dvb,
+                    None,
+                    vb_a,
+                    &weights.visible[q],
+                );
+            }
+            ctx.sync();
+            // weight of the new states between β_next and β_prev
+            for p in ctx.parts() {
+                anneal_hidden(
+                    eng_ref,
+                    p,
+                    Some((b_prev, b_next)),
+                    None,
+                    &weights.hidden[p],
+                    true,
+                );
+            }
+        }
+    });
+    let log_z_a = base_log_z(vb_a, rbm.n_hidden);
+    weights
+        .totals(n)
+        .iter()
+        .zip(&start)
+        .map(|(w, s)| s + w - log_z_a)
+        .collect()
+}
+
+/// Mean and standard error of some values.
+pub fn mean_se(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, (var / n).sqrt())
+}
+
+/// log-mean-exp of some log values.
+pub fn log_mean_exp(x: &[f64]) -> f64 {
+    log_sum_exp(x) - (x.len() as f64).ln()
+}
