@@ -505,3 +505,169 @@ pub fn mean_se(x: &[f64]) -> (f64, f64) {
 pub fn log_mean_exp(x: &[f64]) -> f64 {
     log_sum_exp(x) - (x.len() as f64).ln()
 }
+
+/// Which estimator [`evaluate`] uses.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Estimator {
+    /// exact when the smaller layer has at most 25 units, else AIS and RAISE side by side
+    Auto,
+    /// enumerate the smaller layer
+    Exact,
+    /// annealed importance sampling
+    Ais,
+    /// reverse annealing from the data (conservative)
+    Raise,
+}
+
+/// Settings of [`evaluate`].
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    pub estimator: Estimator,
+    pub ais_runs: usize,
+    pub ais_steps: usize,
+    /// RAISE runs on this many images, a random subset (all when larger)
+    pub raise_images: usize,
+    pub raise_steps: usize,
+    pub seed: u64,
+}
+
+/// RAISE's part of a [`Report`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RaiseReport {
+    pub n_images: usize,
+    pub steps: usize,
+    /// mean of log p̂ over the subset, and ± 3 standard errors of that mean
+    pub avg_ll: f64,
+    pub avg_ll_lo: f64,
+    pub avg_ll_hi: f64,
+    /// the exact or AIS average on the same images, when computed
+    pub reference_avg_ll: Option<f64>,
+}
+
+/// The outcome of [`evaluate`]: average log-likelihood per image in nats.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Report {
+    /// "exact", "ais", "raise"
+    pub estimator: String,
+    pub logz: Option<f64>,
+    pub logz_lo: Option<f64>,
+    pub logz_hi: Option<f64>,
+    pub avg_ll: f64,
+    pub avg_ll_lo: f64,
+    pub avg_ll_hi: f64,
+    pub n_images: usize,
+    pub ais_runs: Option<usize>,
+    pub ais_steps: Option<usize>,
+    pub raise: Option<RaiseReport>,
+}
+
+/// The average log-likelihood of the binary rows `v` (`[n, n_visible]`):
+/// exact, by AIS, or by RAISE, as `opts` says; `vb_a` is the base-rate model's
+/// visible biases (from the training images).
+pub fn evaluate(
+    rbm: &Rbm,
+    v: &[f32],
+    vb_a: &[f32],
+    opts: &EvalOptions,
+    n_threads: usize,
+) -> Report {
+    let n = v.len() / rbm.n_visible;
+    let nfe = neg_free_energies(rbm, v);
+    let mean_nfe = nfe.iter().sum::<f64>() / n as f64;
+    let small = rbm.n_hidden.min(rbm.n_visible) <= EXACT_MAX_UNITS;
+    let (estimator, with_raise) = match opts.estimator {
+        Estimator::Auto if small => (Estimator::Exact, false),
+        Estimator::Auto => (Estimator::Ais, true),
+        e => (e, e == Estimator::Raise),
+    };
+    let mut report = Report {
+        estimator: format!("{estimator:?}").to_lowercase(),
+        logz: None,
+        logz_lo: None,
+        logz_hi: None,
+        avg_ll: f64::NAN,
+        avg_ll_lo: f64::NAN,
+        avg_ll_hi: f64::NAN,
+        n_images: n,
+        ais_runs: None,
+        ais_steps: None,
+        raise: None,
+    };
+    let mut reference_log_z = None;
+    match estimator {
+        Estimator::Exact => {
+            let lz = exact_log_z(rbm, n_threads);
+            reference_log_z = Some(lz);
+            report.logz = Some(lz);
+            report.logz_lo = Some(lz);
+            report.logz_hi = Some(lz);
+            report.avg_ll = mean_nfe - lz;
+            report.avg_ll_lo = report.avg_ll;
+            report.avg_ll_hi = report.avg_ll;
+        }
+        Estimator::Ais => {
+            let z = ais(
+                rbm,
+                vb_a,
+                opts.ais_runs,
+                &ais_schedule(opts.ais_steps),
+                opts.seed,
+                n_threads,
+            );
+            reference_log_z = Some(z.log_z);
+            report.logz = Some(z.log_z);
+            report.logz_lo = Some(z.lo);
+            report.logz_hi = Some(z.hi);
+            report.avg_ll = mean_nfe - z.log_z;
+            report.avg_ll_lo = mean_nfe - z.hi;
+            report.avg_ll_hi = mean_nfe - z.lo;
+            report.ais_runs = Some(opts.ais_runs);
+            report.ais_steps = Some(opts.ais_steps);
+        }
+        _ => {}
+    }
+    if with_raise {
+        // a random subset of the rows, chosen with the seed
+        let mut rows: Vec<usize> = (0..n).collect();
+        let mut rng = crate::rng::Stream::new(opts.seed, ANNEAL_STREAMS + 50);
+        for i in (1..n).rev() {
+            rows.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        rows.truncate(opts.raise_images.min(n));
+        rows.sort_unstable();
+        let nv = rbm.n_visible;
+        let sub: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| v[r * nv..(r + 1) * nv].iter().cloned())
+            .collect();
+        let lp = raise(
+            rbm,
+            vb_a,
+            &sub,
+            &ais_schedule(opts.raise_steps),
+            opts.seed,
+            n_threads,
+        );
+        let (mean, se) = mean_se(&lp);
+        let reference_avg_ll = reference_log_z
+            .map(|lz| rows.iter().map(|&r| nfe[r]).sum::<f64>() / rows.len() as f64 - lz);
+        report.raise = Some(RaiseReport {
+            n_images: rows.len(),
+            steps: opts.raise_steps,
+            avg_ll: mean,
+            avg_ll_lo: mean - 3.0 * se,
+            avg_ll_hi: mean + 3.0 * se,
+            reference_avg_ll,
+        });
+        if estimator == Estimator::Raise {
+            report.avg_ll = mean;
+            report.avg_ll_lo = mean - 3.0 * se;
+            report.avg_ll_hi = mean + 3.0 * se;
+            report.n_images = rows.len();
+        }
+    }
+    report
+}

@@ -3,8 +3,9 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use rbm::data::{load_mnist, Mnist};
+use rbm::data::{load_mnist, Binarize, Mnist};
 use rbm::engine::sample_rows;
+use rbm::estimate::{base_rate_vbias, evaluate, Estimator, EvalOptions, Report};
 use rbm::images::{filters_image, samples_image};
 use rbm::modelfile::{load_checkpoint, load_model, save_checkpoint, save_model, write_atomic};
 use rbm::train::{EpochRecord, Method, TrainConfig, Trainer};
@@ -34,7 +35,53 @@ enum Command {
     Features(FeaturesArgs),
     /// Draw a model's filters (the first 100 hidden units' weights) as a PNG.
     Filters(FiltersArgs),
+    /// Estimate a model's average log-likelihood per image, in nats, on binarised MNIST.
+    Eval(EvalArgs),
 }
+
+#[derive(Args)]
+struct EvalArgs {
+    /// The model file (model.safetensors).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// The images whose likelihood is estimated.
+    #[arg(long, value_enum, default_value = "test")]
+    split: Split,
+    /// How grey pixels become binary: stochastic (1 with probability p/255,
+    /// drawn once with --seed, as Salakhutdinov & Murray) or threshold (p/255 >= 0.5).
+    #[arg(long, value_enum, default_value = "stochastic")]
+    binarize: Binarize,
+    /// Seed of the binarisation, the annealing chains and RAISE's subset.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// auto: exact when the smaller layer has at most 25 units, else AIS and RAISE side by side.
+    #[arg(long, value_enum, default_value = "auto")]
+    estimator: Estimator,
+    /// Independent AIS runs.
+    #[arg(long, default_value_t = 100)]
+    ais_runs: usize,
+    /// AIS schedule length (intermediate temperatures).
+    #[arg(long, default_value_t = 14_500)]
+    ais_steps: usize,
+    /// RAISE: the number of images (a random subset of the split).
+    #[arg(long, default_value_t = 1000)]
+    raise_images: usize,
+    /// RAISE schedule length.
+    #[arg(long, default_value_t = RAISE_STEPS)]
+    raise_steps: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Directory with the MNIST files.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// RAISE's default schedule length: 1,000 images finish in a few minutes here.
+const RAISE_STEPS: usize = 14_500;
 
 /// Which part of MNIST (the tutorial's split).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -129,6 +176,10 @@ struct TrainArgs {
     /// Also write a checkpoint every N minibatches (one is always written after each epoch).
     #[arg(long, value_name = "N")]
     checkpoint_every: Option<usize>,
+    /// Every N epochs, add the validation images' log-likelihood to the metrics
+    /// (exact for small models, else AIS with 100 runs of 1,450 temperatures).
+    #[arg(long, value_name = "N", conflicts_with = "resume")]
+    eval_every: Option<usize>,
 }
 
 #[derive(Args)]
@@ -179,6 +230,7 @@ fn main() {
         Command::Bench(a) => run_bench(a),
         Command::Features(a) => run_features(a),
         Command::Filters(a) => run_filters(a),
+        Command::Eval(a) => run_eval(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -197,6 +249,9 @@ struct RunExtra {
     epoch_seconds: f64,
     /// training seconds of all finished epochs
     training_seconds: f64,
+    /// --eval-every
+    #[serde(default)]
+    eval_every: Option<usize>,
 }
 
 fn threads(flag: Option<usize>) -> Result<usize> {
@@ -295,18 +350,13 @@ fn config_metadata(cfg: &TrainConfig, epochs_done: usize) -> HashMap<String, Str
     ])
 }
 
-fn write_metrics(out: &Path, history: &[EpochRecord]) -> Result<()> {
-    let mut csv = String::from("epoch,cost,seconds\n");
-    for r in history {
-        csv += &format!("{},{},{:.3}\n", r.epoch, r.cost, r.seconds);
-    }
-    Ok(write_atomic(&out.join("metrics.csv"), csv.as_bytes())?)
-}
-
 fn run_train(a: TrainArgs) -> Result<()> {
     let n_threads = threads(a.threads)?;
     if a.checkpoint_every == Some(0) {
         bail!("--checkpoint-every: must be at least 1");
+    }
+    if a.eval_every == Some(0) {
+        bail!("--eval-every: must be at least 1");
     }
     let (mut trainer, mut extra, out) = match &a.resume {
         Some(dir) => {
@@ -354,6 +404,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
                 sampling: a.sampling.clone(),
                 epoch_seconds: 0.0,
                 training_seconds: 0.0,
+                eval_every: a.eval_every,
             };
             (Trainer::new(&rbm, cfg)?, extra, out)
         }
@@ -418,15 +469,25 @@ fn run_train(a: TrainArgs) -> Result<()> {
         pb.finish_and_clear();
         let secs = std::mem::take(&mut extra.epoch_seconds);
         extra.training_seconds += secs;
+        println!("Training epoch {epoch}, cost is  {cost}");
+        let rbm = trainer.rbm();
+        let (log_likelihood, ll_estimator) = match extra.eval_every {
+            Some(n) if (epoch + 1) % n == 0 => {
+                let (ll, name) = validation_log_likelihood(&rbm, &data, cfg.seed, n_threads);
+                println!("  validation log-likelihood {ll:.4} nats per image ({name})");
+                (Some(ll), Some(name))
+            }
+            _ => (None, None),
+        };
         trainer.history.push(EpochRecord {
             epoch,
             cost,
             seconds: secs,
+            log_likelihood,
+            ll_estimator,
         });
-        println!("Training epoch {epoch}, cost is  {cost}");
-        let rbm = trainer.rbm();
         filters_image(&rbm, 28).save_png(&out.join(format!("filters_at_epoch_{epoch}.png")))?;
-        write_metrics(&out, &trainer.history)?;
+        write_report(&out, &cfg, &trainer.history, false)?;
         checkpoint(&mut trainer, &extra)?;
     }
     println!("Training took {:.6} minutes", extra.training_seconds / 60.0);
@@ -437,7 +498,91 @@ fn run_train(a: TrainArgs) -> Result<()> {
         config_metadata(&cfg, trainer.epoch),
     )?;
     let secs = draw_samples(&rbm, &data, &extra.sampling, cfg.seed, n_threads, &out)?;
-    println!("Sampling took {secs:.2} seconds; wrote {}", out.display());
+    write_report(&out, &cfg, &trainer.history, true)?;
+    println!(
+        "Sampling took {secs:.2} seconds; wrote {} (open index.html)",
+        out.display()
+    );
+    Ok(())
+}
+
+/// The validation images' average log-likelihood (stochastically binarised
+/// with the run's seed): exact for small models, else a short AIS.
+fn validation_log_likelihood(
+    rbm: &Rbm,
+    data: &Mnist,
+    seed: u64,
+    n_threads: usize,
+) -> (f64, String) {
+    let valid = data.valid.binarize(Binarize::Stochastic, seed).to_f32();
+    let small = rbm.n_hidden.min(rbm.n_visible) <= rbm::estimate::EXACT_MAX_UNITS;
+    let (estimator, runs, steps) = if small {
+        (Estimator::Exact, 0, 0)
+    } else {
+        (Estimator::Ais, 100, 1450)
+    };
+    let opts = EvalOptions {
+        estimator,
+        ais_runs: runs,
+        ais_steps: steps,
+        raise_images: 0,
+        raise_steps: 0,
+        seed,
+    };
+    let r = evaluate(rbm, &valid, &base_rate_vbias(&data.train), &opts, n_threads);
+    let name = if small {
+        "exact".to_string()
+    } else {
+        format!("ais-{runs}x{steps}")
+    };
+    (r.avg_ll, name)
+}
+
+/// metrics.csv, learning_curve.svg and index.html of a run.
+fn write_report(
+    out: &Path,
+    cfg: &TrainConfig,
+    history: &[EpochRecord],
+    has_samples: bool,
+) -> Result<()> {
+    let mut csv = String::from("epoch,cost,seconds,valid_log_likelihood,ll_estimator\n");
+    for r in history {
+        let ll = r.log_likelihood.map_or(String::new(), |l| l.to_string());
+        csv += &format!(
+            "{},{},{:.3},{},{}\n",
+            r.epoch,
+            r.cost,
+            r.seconds,
+            ll,
+            r.ll_estimator.as_deref().unwrap_or("")
+        );
+    }
+    write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
+    let cost_name = match cfg.method {
+        Method::Pcd => "stochastic pseudo-likelihood",
+        Method::Cd => "reconstruction log-probability",
+    };
+    write_atomic(
+        &out.join("learning_curve.svg"),
+        rbm::images::learning_curve_svg(history, cost_name).as_bytes(),
+    )?;
+    let config: Vec<(String, String)> = serde_json::to_value(cfg)
+        .expect("config serialises")
+        .as_object()
+        .expect("an object")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string().trim_matches('"').to_string()))
+        .collect();
+    let title = format!(
+        "RBM run: {} hidden units, {}-{}",
+        cfg.n_hidden,
+        format!("{:?}", cfg.method).to_uppercase(),
+        cfg.k
+    );
+    write_atomic(
+        &out.join("index.html"),
+        rbm::images::index_html(&title, &config, history, has_samples).as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -624,4 +769,111 @@ fn run_filters(a: FiltersArgs) -> Result<()> {
     filters_image(&rbm, side).save_png(&a.out)?;
     println!("wrote {}", a.out.display());
     Ok(())
+}
+
+fn split_images(data: &Mnist, split: Split) -> &rbm::data::Images {
+    match split {
+        Split::Train => &data.train,
+        Split::Valid => &data.valid,
+        Split::Test => &data.test,
+    }
+}
+
+fn run_eval(a: EvalArgs) -> Result<()> {
+    if a.binarize == Binarize::None {
+        bail!("--binarize none: the likelihood is of binary images; use stochastic or threshold");
+    }
+    if a.ais_runs < 2 {
+        bail!("--ais-runs: at least 2 runs are needed for an error bar");
+    }
+    if a.ais_steps < 3 || a.raise_steps < 3 {
+        bail!("--ais-steps and --raise-steps: at least 3");
+    }
+    if a.raise_images == 0 {
+        bail!("--raise-images: must be at least 1");
+    }
+    let n_threads = threads(a.threads)?;
+    let rbm = load_mnist_model(&a.model)?;
+    let data = if a.json {
+        load_mnist(&data_dir(&a.data))?
+    } else {
+        load_data(&a.data)?
+    };
+    let images = split_images(&data, a.split)
+        .binarize(a.binarize, a.seed)
+        .to_f32();
+    let vb_a = base_rate_vbias(&data.train);
+    let opts = EvalOptions {
+        estimator: a.estimator,
+        ais_runs: a.ais_runs,
+        ais_steps: a.ais_steps,
+        raise_images: a.raise_images,
+        raise_steps: a.raise_steps,
+        seed: a.seed,
+    };
+    let t = Instant::now();
+    let report = evaluate(&rbm, &images, &vb_a, &opts, n_threads);
+    let secs = t.elapsed().as_secs_f64();
+    let split = format!("{:?}", a.split).to_lowercase();
+    let binarize = format!("{:?}", a.binarize).to_lowercase();
+    if a.json {
+        let mut v = serde_json::to_value(&report).expect("report serialises");
+        let extra = serde_json::json!({"split": split, "binarize": binarize, "seed": a.seed, "seconds": secs, "model": a.model.display().to_string()});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        println!("{v}");
+    } else {
+        print_report(&report, &split, &binarize, a.seed, secs);
+    }
+    Ok(())
+}
+
+fn print_report(r: &Report, split: &str, binarize: &str, seed: u64, secs: f64) {
+    println!(
+        "data: {} {split} images, binarised {binarize} (seed {seed})",
+        r.n_images
+    );
+    match r.estimator.as_str() {
+        "exact" => {
+            println!("estimator: exact (enumeration of the smaller layer)");
+            println!("log Z = {:.4}", r.logz.unwrap());
+            println!(
+                "average log-likelihood: {:.4} nats per image (exact)",
+                r.avg_ll
+            );
+        }
+        "ais" => {
+            println!(
+                "estimator: AIS, {} runs, {} temperatures, from the base-rate model",
+                r.ais_runs.unwrap(),
+                r.ais_steps.unwrap()
+            );
+            println!(
+                "log Z = {:.4}, ±3σ: [{:.4}, {:.4}]",
+                r.logz.unwrap(),
+                r.logz_lo.unwrap(),
+                r.logz_hi.unwrap()
+            );
+            println!(
+                "average log-likelihood: {:.4} nats per image, bracket [{:.4}, {:.4}]",
+                r.avg_ll, r.avg_ll_lo, r.avg_ll_hi
+            );
+        }
+        _ => {}
+    }
+    if let Some(q) = &r.raise {
+        println!(
+            "RAISE (conservative), {} random {split} images, {} temperatures:",
+            q.n_images, q.steps
+        );
+        println!(
+            "  average log-likelihood: {:.4} nats per image, ±3 s.e. [{:.4}, {:.4}]",
+            q.avg_ll, q.avg_ll_lo, q.avg_ll_hi
+        );
+        if let Some(x) = q.reference_avg_ll {
+            println!("  {} on the same images: {:.4}", r.estimator, x);
+        }
+    }
+    println!("took {secs:.1} s");
 }

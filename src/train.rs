@@ -121,8 +121,14 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// mean of the epoch's minibatch costs
     pub cost: f64,
-    /// training seconds (plotting excluded)
+    /// training seconds (plotting and evaluation excluded)
     pub seconds: f64,
+    /// average log-likelihood of the validation images, when evaluated
+    #[serde(default)]
+    pub log_likelihood: Option<f64>,
+    /// how it was estimated, e.g. "exact" or "ais-100x1450"
+    #[serde(default)]
+    pub ll_estimator: Option<String>,
 }
 
 /// The stream ids the trainer's engine uses (the model's init uses id 0).
