@@ -159,44 +159,12 @@ fn main() {
     for density in [0.15f64, 0.2, 0.3, 0.5] {
         let bin = |n: usize| {
             (0..n)
-                .map(|i| {
-                    if ((i * 7919) % 1000) as f64 / 1000.0 < density {
-                        1.0f32
-                    } else {
-                        0.0
-                    }
-                })
+                .map(|i| if ((i * 7919) % 1000) as f64 / 1000.0 < density { 1.0f32 } else { 0.0 })
                 .collect::<Vec<f32>>()
         };
         let (vs, hs) = (bin(b * nv), bin(b * m));
-        let up = time(|| {
-            sparse_gemm(
-                &mut h,
-                b,
-                m,
-                nv,
-                &vs,
-                &wp,
-                pad64(m),
-                1.0,
-                &mut idx,
-                &mut val,
-            )
-        });
-        let dn = time(|| {
-            sparse_gemm(
-                &mut vo,
-                b,
-                nv,
-                m,
-                &hs,
-                &wtp,
-                pad64(nv),
-                1.0,
-                &mut idx,
-                &mut val,
-            )
-        });
+        let up = time(|| sparse_gemm(&mut h, b, m, nv, &vs, &wp, pad64(m), 1.0, &mut idx, &mut val));
+        let dn = time(|| sparse_gemm(&mut vo, b, nv, m, &hs, &wtp, pad64(nv), 1.0, &mut idx, &mut val));
         println!(
             "sparse density {density:.2}: propup {:6.1} dense-equivalent GFLOP/s  propdown {:6.1}",
             gf(up, flop),

@@ -21,9 +21,7 @@ pub struct Images {
 }
 
 /// How grey pixels become the visible units' values.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Binarize {
     /// keep the grey level p / 255 (the tutorial)
@@ -66,25 +64,14 @@ impl Images {
     pub fn binarize(&self, mode: Binarize, seed: u64) -> Images {
         let pixels = match mode {
             Binarize::None => self.pixels.clone(),
-            Binarize::Threshold => self
-                .pixels
-                .iter()
-                .map(|&p| if p >= 128 { 255 } else { 0 })
-                .collect(),
+            Binarize::Threshold => self.pixels.iter().map(|&p| if p >= 128 { 255 } else { 0 }).collect(),
             Binarize::Stochastic => {
                 let mut u = vec![0f32; self.pixels.len()];
                 Stream::new(seed, 0).fill_uniform(&mut u);
-                self.pixels
-                    .iter()
-                    .zip(&u)
-                    .map(|(&p, &u)| if u < PIXEL[p as usize] { 255 } else { 0 })
-                    .collect()
+                self.pixels.iter().zip(&u).map(|(&p, &u)| if u < PIXEL[p as usize] { 255 } else { 0 }).collect()
             }
         };
-        Images {
-            pixels,
-            ..self.clone()
-        }
+        Images { pixels, ..self.clone() }
     }
 }
 
@@ -115,41 +102,23 @@ pub struct Mnist {
 
 /// The four standard files and the SHA-256 of their decompressed bytes.
 pub const MNIST_FILES: [(&str, &str); 4] = [
-    (
-        "train-images-idx3-ubyte",
-        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    ),
-    (
-        "train-labels-idx1-ubyte",
-        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    ),
-    (
-        "t10k-images-idx3-ubyte",
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    ),
-    (
-        "t10k-labels-idx1-ubyte",
-        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-    ),
+    ("train-images-idx3-ubyte", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    ("train-labels-idx1-ubyte", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    ("t10k-images-idx3-ubyte", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    ("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
 ];
 
 /// Finds `name.gz` or `name` in `dir`.
 fn find(dir: &Path, name: &str) -> Result<PathBuf> {
     if !dir.is_dir() {
-        return Err(RbmError::data(
-            dir,
-            "data directory does not exist (set it with --data DIR)",
-        ));
+        return Err(RbmError::data(dir, "data directory does not exist (set it with --data DIR)"));
     }
     for cand in [dir.join(format!("{name}.gz")), dir.join(name)] {
         if cand.is_file() {
             return Ok(cand);
         }
     }
-    Err(RbmError::data(
-        dir.join(format!("{name}.gz")),
-        "file not found (nor its uncompressed form)",
-    ))
+    Err(RbmError::data(dir.join(format!("{name}.gz")), "file not found (nor its uncompressed form)"))
 }
 
 /// Loads MNIST from `dir` and splits it as the tutorial (50,000 / 10,000 / 10,000).
@@ -157,48 +126,27 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf> {
 /// image size (28 x 28), that images and labels agree in number, and last the
 /// SHA-256 of each file's decompressed bytes.
 pub fn load_mnist(dir: &Path) -> Result<Mnist> {
-    let paths: Vec<PathBuf> = MNIST_FILES
-        .iter()
-        .map(|(n, _)| find(dir, n))
-        .collect::<Result<_>>()?;
-    let bytes: Vec<Vec<u8>> = paths
-        .iter()
-        .map(|p| read_maybe_gz(p))
-        .collect::<Result<_>>()?;
+    let paths: Vec<PathBuf> = MNIST_FILES.iter().map(|(n, _)| find(dir, n)).collect::<Result<_>>()?;
+    let bytes: Vec<Vec<u8>> = paths.iter().map(|p| read_maybe_gz(p)).collect::<Result<_>>()?;
     let train_all = parse_idx_images(&paths[0], &bytes[0])?;
     let train_lab = parse_idx_labels(&paths[1], &bytes[1])?;
     let test = parse_idx_images(&paths[2], &bytes[2])?;
     let test_labels = parse_idx_labels(&paths[3], &bytes[3])?;
     for (imgs, p) in [(&train_all, &paths[0]), (&test, &paths[2])] {
         if (imgs.rows, imgs.cols) != (28, 28) {
-            return Err(RbmError::data(
-                p,
-                format!("images are {}x{}, MNIST's are 28x28", imgs.rows, imgs.cols),
-            ));
+            return Err(RbmError::data(p, format!("images are {}x{}, MNIST's are 28x28", imgs.rows, imgs.cols)));
         }
     }
-    for (imgs, labs, p) in [
-        (&train_all, &train_lab, &paths[1]),
-        (&test, &test_labels, &paths[3]),
-    ] {
+    for (imgs, labs, p) in [(&train_all, &train_lab, &paths[1]), (&test, &test_labels, &paths[3])] {
         if imgs.n != labs.len() {
-            return Err(RbmError::data(
-                p,
-                format!("{} labels for {} images", labs.len(), imgs.n),
-            ));
+            return Err(RbmError::data(p, format!("{} labels for {} images", labs.len(), imgs.n)));
         }
     }
     for ((p, b), (_, sha)) in paths.iter().zip(&bytes).zip(MNIST_FILES) {
         check_sha(p, b, Some(sha))?;
     }
     if train_all.n != 60_000 || test.n != 10_000 {
-        return Err(RbmError::data(
-            dir,
-            format!(
-                "expected 60000 + 10000 images, found {} + {}",
-                train_all.n, test.n
-            ),
-        ));
+        return Err(RbmError::data(dir, format!("expected 60000 + 10000 images, found {} + {}", train_all.n, test.n)));
     }
     Ok(Mnist {
         train: train_all.slice(0..50_000),
@@ -226,10 +174,7 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 
 fn check_sha(path: &Path, bytes: &[u8], expected: Option<&str>) -> Result<()> {
     if let Some(want) = expected {
-        let got: String = Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let got: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
         if got != want {
             return Err(RbmError::data(
                 path,
@@ -247,13 +192,7 @@ fn be_u32(b: &[u8], at: usize) -> u32 {
 /// Parses IDX image bytes (magic 0x00000803, then n, rows, cols, then the pixels).
 pub fn parse_idx_images(path: &Path, bytes: &[u8]) -> Result<Images> {
     if bytes.len() < 16 {
-        return Err(RbmError::data(
-            path,
-            format!(
-                "truncated: {} bytes, an IDX image header needs 16",
-                bytes.len()
-            ),
-        ));
+        return Err(RbmError::data(path, format!("truncated: {} bytes, an IDX image header needs 16", bytes.len())));
     }
     let magic = be_u32(bytes, 0);
     if magic != 0x0803 {
@@ -262,42 +201,28 @@ pub fn parse_idx_images(path: &Path, bytes: &[u8]) -> Result<Images> {
             format!("wrong magic number 0x{magic:08x}: an IDX image file starts with 0x00000803"),
         ));
     }
-    let (n, rows, cols) = (
-        be_u32(bytes, 4) as usize,
-        be_u32(bytes, 8) as usize,
-        be_u32(bytes, 12) as usize,
-    );
+    let (n, rows, cols) = (be_u32(bytes, 4) as usize, be_u32(bytes, 8) as usize, be_u32(bytes, 12) as usize);
     if rows == 0 || cols == 0 || rows > 4096 || cols > 4096 {
-        return Err(RbmError::data(
-            path,
-            format!("implausible image size {rows}x{cols}"),
-        ));
+        return Err(RbmError::data(path, format!("implausible image size {rows}x{cols}")));
     }
     let want = n.checked_mul(rows * cols).and_then(|x| x.checked_add(16));
     if want != Some(bytes.len()) {
         return Err(RbmError::data(
             path,
-            format!("truncated or oversized: {} bytes, but the header says {n} images of {rows}x{cols} ({} bytes)", bytes.len(), want.map_or("too many".into(), |w| w.to_string())),
+            format!(
+                "truncated or oversized: {} bytes, but the header says {n} images of {rows}x{cols} ({} bytes)",
+                bytes.len(),
+                want.map_or("too many".into(), |w| w.to_string())
+            ),
         ));
     }
-    Ok(Images {
-        n,
-        rows,
-        cols,
-        pixels: bytes[16..].to_vec(),
-    })
+    Ok(Images { n, rows, cols, pixels: bytes[16..].to_vec() })
 }
 
 /// Parses IDX label bytes (magic 0x00000801, then n, then n labels 0..=9).
 pub fn parse_idx_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
     if bytes.len() < 8 {
-        return Err(RbmError::data(
-            path,
-            format!(
-                "truncated: {} bytes, an IDX label header needs 8",
-                bytes.len()
-            ),
-        ));
+        return Err(RbmError::data(path, format!("truncated: {} bytes, an IDX label header needs 8", bytes.len())));
     }
     let magic = be_u32(bytes, 0);
     if magic != 0x0801 {
@@ -310,17 +235,11 @@ pub fn parse_idx_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
     if bytes.len() != n + 8 {
         return Err(RbmError::data(
             path,
-            format!(
-                "truncated or oversized: {} bytes, but the header says {n} labels",
-                bytes.len()
-            ),
+            format!("truncated or oversized: {} bytes, but the header says {n} labels", bytes.len()),
         ));
     }
     if let Some(i) = bytes[8..].iter().position(|&l| l > 9) {
-        return Err(RbmError::data(
-            path,
-            format!("label {i} is {}, not a digit", bytes[8 + i]),
-        ));
+        return Err(RbmError::data(path, format!("label {i} is {}, not a digit", bytes[8 + i])));
     }
     Ok(bytes[8..].to_vec())
 }

@@ -48,11 +48,7 @@ pub struct SpinBarrier {
 
 impl SpinBarrier {
     pub fn new(n: usize) -> Self {
-        SpinBarrier {
-            n,
-            count: AtomicUsize::new(0),
-            generation: AtomicUsize::new(0),
-        }
+        SpinBarrier { n, count: AtomicUsize::new(0), generation: AtomicUsize::new(0) }
     }
 
     pub fn wait(&self) {
@@ -103,19 +99,9 @@ pub fn run_team<F: Fn(&Ctx) + Sync>(n_threads: usize, f: F) {
     std::thread::scope(|s| {
         for tid in 1..n {
             let (f, barrier) = (&f, &barrier);
-            s.spawn(move || {
-                f(&Ctx {
-                    tid,
-                    n_threads: n,
-                    barrier,
-                })
-            });
+            s.spawn(move || f(&Ctx { tid, n_threads: n, barrier }));
         }
-        f(&Ctx {
-            tid: 0,
-            n_threads: n,
-            barrier: &barrier,
-        });
+        f(&Ctx { tid: 0, n_threads: n, barrier: &barrier });
     });
 }
 
@@ -132,9 +118,7 @@ unsafe impl<T: Send> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
     pub fn new(v: Vec<T>) -> Self {
-        Shared {
-            data: UnsafeCell::new(v),
-        }
+        Shared { data: UnsafeCell::new(v) }
     }
     /// Safety: nobody writes `r` during this phase.
     #[allow(clippy::mut_from_ref)]
@@ -302,13 +286,7 @@ impl Engine {
             }
             hbias[part.cols.clone()].copy_from_slice(&part.hbias);
         }
-        Rbm {
-            n_visible: nv,
-            n_hidden: nh,
-            w,
-            hbias,
-            vbias: self.vbias.as_ref().to_vec(),
-        }
+        Rbm { n_visible: nv, n_hidden: nh, w, hbias, vbias: self.vbias.as_ref().to_vec() }
     }
 
     /// Row range of the data half or the chain half of `x`.
@@ -329,28 +307,8 @@ impl Engine {
         let (b, nv, m) = (self.batch, self.n_visible, part.cols.len());
         // SAFETY: no phase that runs propup writes x.
         let x = unsafe { self.x.get(self.x_rows(rows)) };
-        xw_product(
-            &mut part.pre_h,
-            b,
-            m,
-            nv,
-            x,
-            &part.w,
-            part.ldw,
-            beta,
-            &mut part.idx,
-            &mut part.val,
-        );
-        let Part {
-            hbias,
-            hb_eff,
-            pre_h,
-            h_mean,
-            h_sample,
-            u_h,
-            hid_rng,
-            ..
-        } = part;
+        xw_product(&mut part.pre_h, b, m, nv, x, &part.w, part.ldw, beta, &mut part.idx, &mut part.val);
+        let Part { hbias, hb_eff, pre_h, h_mean, h_sample, u_h, hid_rng, .. } = part;
         let bias: &[f32] = if beta == 1.0 {
             hbias
         } else {
@@ -375,46 +333,18 @@ impl Engine {
         let (b, nv, m) = (self.batch, self.n_visible, part.cols.len());
         // SAFETY: partial_p is written by part p alone, and read only after the next barrier.
         let out = unsafe { self.partial.get_mut(p * b * nv..(p + 1) * b * nv) };
-        xw_product(
-            out,
-            b,
-            nv,
-            m,
-            &part.h_sample,
-            &part.wt,
-            part.ldwt,
-            1.0,
-            &mut part.idx,
-            &mut part.val,
-        );
+        xw_product(out, b, nv, m, &part.h_sample, &part.wt, part.ldwt, 1.0, &mut part.idx, &mut part.val);
     }
 
     /// W[:, C_p] += alpha · a^T y for part p, in both copies: `a` is
     /// `[rows, n_visible]`, `y` is `[rows, m]`. The increment is one dense
     /// product into `dw`, then added to `w` row by row and to `wt` by tiles.
-    pub fn add_to_weights(
-        part: &mut Part,
-        nv: usize,
-        rows: usize,
-        a: &[f32],
-        y: &[f32],
-        alpha: f32,
-    ) {
+    pub fn add_to_weights(part: &mut Part, nv: usize, rows: usize, a: &[f32], y: &[f32], alpha: f32) {
         let m = part.cols.len();
-        let Part {
-            dw,
-            w,
-            wt,
-            ldw,
-            ldwt,
-            ..
-        } = part;
+        let Part { dw, w, wt, ldw, ldwt, .. } = part;
         gemm(dw, nv, m, rows, a, true, y, false, alpha, false);
         for i in 0..nv {
-            for (x, &d) in w[i * *ldw..i * *ldw + m]
-                .iter_mut()
-                .zip(&dw[i * m..(i + 1) * m])
-            {
+            for (x, &d) in w[i * *ldw..i * *ldw + m].iter_mut().zip(&dw[i * m..(i + 1) * m]) {
                 *x += d;
             }
         }
@@ -467,12 +397,7 @@ impl Engine {
                 *a += o;
             }
         }
-        let Part {
-            vb_eff,
-            u_v,
-            vis_rng,
-            ..
-        } = part;
+        let Part { vb_eff, u_v, vis_rng, .. } = part;
         let bias: &[f32] = match base_vbias {
             None if beta == 1.0 => vbias,
             _ => {
@@ -582,70 +507,15 @@ pub fn products_only(
             let x = unsafe { this.x.get(0..2 * b * nv) };
             let partial = unsafe { this.partial.get_mut(p * b * nv..(p + 1) * b * nv) };
             for _ in 0..n_updates {
-                gemm(
-                    &mut part.pre_h,
-                    b,
-                    m,
-                    nv,
-                    &x[..b * nv],
-                    false,
-                    &part.w,
-                    false,
-                    1.0,
-                    false,
-                );
+                gemm(&mut part.pre_h, b, m, nv, &x[..b * nv], false, &part.w, false, 1.0, false);
                 if monitor_product {
-                    gemm(
-                        &mut part.pre_h,
-                        b,
-                        m,
-                        nv,
-                        &x[..b * nv],
-                        false,
-                        &part.w,
-                        false,
-                        1.0,
-                        false,
-                    );
+                    gemm(&mut part.pre_h, b, m, nv, &x[..b * nv], false, &part.w, false, 1.0, false);
                 }
                 for _ in 0..k {
-                    gemm(
-                        partial,
-                        b,
-                        nv,
-                        m,
-                        &part.h_sample,
-                        false,
-                        &part.w,
-                        true,
-                        1.0,
-                        false,
-                    );
-                    gemm(
-                        &mut part.pre_h,
-                        b,
-                        m,
-                        nv,
-                        &x[b * nv..],
-                        false,
-                        &part.w,
-                        false,
-                        1.0,
-                        false,
-                    );
+                    gemm(partial, b, nv, m, &part.h_sample, false, &part.w, true, 1.0, false);
+                    gemm(&mut part.pre_h, b, m, nv, &x[b * nv..], false, &part.w, false, 1.0, false);
                 }
-                gemm(
-                    &mut part.w,
-                    nv,
-                    m,
-                    2 * b,
-                    x,
-                    true,
-                    &part.h_mean,
-                    false,
-                    1.0,
-                    true,
-                );
+                gemm(&mut part.w, nv, m, 2 * b, x, true, &part.h_mean, false, 1.0, true);
             }
         }
     });
@@ -668,8 +538,7 @@ impl Engine {
             let part = part.get_mut().unwrap();
             let m = part.cols.len();
             for r in 0..b {
-                h[r * nh + part.cols.start..r * nh + part.cols.end]
-                    .copy_from_slice(&part.h_sample[r * m..(r + 1) * m]);
+                h[r * nh + part.cols.start..r * nh + part.cols.end].copy_from_slice(&part.h_sample[r * m..(r + 1) * m]);
             }
         }
         h
@@ -683,8 +552,7 @@ impl Engine {
             let part = part.get_mut().unwrap();
             let m = part.cols.len();
             for r in 0..b {
-                part.h_sample[r * m..(r + 1) * m]
-                    .copy_from_slice(&h[r * nh + part.cols.start..r * nh + part.cols.end]);
+                part.h_sample[r * m..(r + 1) * m].copy_from_slice(&h[r * nh + part.cols.start..r * nh + part.cols.end]);
             }
         }
     }

@@ -26,37 +26,21 @@ pub enum RbmError {
     Shape(String),
     /// Training produced a non-finite parameter or cost.
     #[error("training diverged at epoch {epoch}, minibatch {batch}: {what} is not finite; try a smaller learning rate (--lr)")]
-    Diverged {
-        epoch: usize,
-        batch: usize,
-        what: String,
-    },
+    Diverged { epoch: usize, batch: usize, what: String },
 }
 
 impl RbmError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        RbmError::Io {
-            path: path.into(),
-            source,
-        }
+        RbmError::Io { path: path.into(), source }
     }
     pub fn data(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
-        RbmError::Data {
-            path: path.into(),
-            msg: msg.into(),
-        }
+        RbmError::Data { path: path.into(), msg: msg.into() }
     }
     pub fn model_file(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
-        RbmError::ModelFile {
-            path: path.into(),
-            msg: msg.into(),
-        }
+        RbmError::ModelFile { path: path.into(), msg: msg.into() }
     }
     pub fn param(name: &'static str, msg: impl Into<String>) -> Self {
-        RbmError::Param {
-            name,
-            msg: msg.into(),
-        }
+        RbmError::Param { name, msg: msg.into() }
     }
 }
 

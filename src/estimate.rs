@@ -13,7 +13,7 @@
 
 use crate::data::Images;
 use crate::engine::{run_team, split, Engine, Rows, N_PARTS};
-use crate::math::{log_sum_exp, softplus, sum_softplus_beta_diff, xw_product};
+use crate::math::{log_sum_exp, sum_softplus_beta_diff, sum_softplus_biased, xw_product};
 use crate::model::Rbm;
 use std::sync::Mutex;
 
@@ -35,24 +35,14 @@ pub fn exact_log_z(rbm: &Rbm, n_threads: usize) -> f64 {
 
 /// [`exact_log_z`] enumerating the hidden layer (`over_hidden`) or the visible one.
 pub fn exact_log_z_over(rbm: &Rbm, over_hidden: bool, n_threads: usize) -> f64 {
-    let (n, other) = if over_hidden {
-        (rbm.n_hidden, rbm.n_visible)
-    } else {
-        (rbm.n_visible, rbm.n_hidden)
-    };
+    let (n, other) = if over_hidden { (rbm.n_hidden, rbm.n_visible) } else { (rbm.n_visible, rbm.n_hidden) };
     assert!(n <= 40, "2^{n} states are too many to enumerate");
-    let (own_bias, other_bias) = if over_hidden {
-        (&rbm.hbias, &rbm.vbias)
-    } else {
-        (&rbm.vbias, &rbm.hbias)
-    };
+    let (own_bias, other_bias) = if over_hidden { (&rbm.hbias, &rbm.vbias) } else { (&rbm.vbias, &rbm.hbias) };
     let total = 1u64 << n;
     const BLOCK: u64 = 1024;
     let n_blocks = total.div_ceil(BLOCK) as usize;
     // one (max, sum) pair per block, combined in block order afterwards
-    let results: Vec<Mutex<(f64, f64)>> = (0..n_blocks)
-        .map(|_| Mutex::new((f64::NEG_INFINITY, 0.0)))
-        .collect();
+    let results: Vec<Mutex<(f64, f64)>> = (0..n_blocks).map(|_| Mutex::new((f64::NEG_INFINITY, 0.0))).collect();
     run_team(n_threads, |ctx| {
         let mut states = vec![0f32; BLOCK as usize * n];
         let mut pre = vec![0f32; BLOCK as usize * other];
@@ -70,47 +60,24 @@ pub fn exact_log_z_over(rbm: &Rbm, over_hidden: bool, n_threads: usize) -> f64 {
                 let st = &states[..count * n];
                 let pr = &mut pre[..count * other];
                 // other-layer pre-activations without bias: s W^T (over h) or s W (over v)
-                crate::math::gemm(
-                    pr,
-                    count,
-                    other,
-                    n,
-                    st,
-                    false,
-                    &rbm.w,
-                    over_hidden,
-                    1.0,
-                    false,
-                );
+                crate::math::gemm(pr, count, other, n, st, false, &rbm.w, over_hidden, 1.0, false);
                 for s in 0..count {
                     let mut t = 0f64;
                     for (x, c) in st[s * n..(s + 1) * n].iter().zip(own_bias) {
                         t += (*x * *c) as f64;
                     }
-                    for (a, c) in pr[s * other..(s + 1) * other].iter().zip(other_bias) {
-                        t += softplus(a + c) as f64;
-                    }
+                    t += sum_softplus_biased(&pr[s * other..(s + 1) * other], other_bias);
                     terms[s] = t;
                 }
-                let m = terms[..count]
-                    .iter()
-                    .cloned()
-                    .fold(f64::NEG_INFINITY, f64::max);
+                let m = terms[..count].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let sum = terms[..count].iter().map(|t| (t - m).exp()).sum::<f64>();
                 *results[blk].lock().unwrap() = (m, sum);
             }
         }
     });
-    let pairs: Vec<(f64, f64)> = results
-        .into_iter()
-        .map(|r| r.into_inner().unwrap())
-        .collect();
+    let pairs: Vec<(f64, f64)> = results.into_iter().map(|r| r.into_inner().unwrap()).collect();
     let m = pairs.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
-    m + pairs
-        .iter()
-        .map(|&(bm, s)| s * (bm - m).exp())
-        .sum::<f64>()
-        .ln()
+    m + pairs.iter().map(|&(bm, s)| s * (bm - m).exp()).sum::<f64>().ln()
 }
 
 /// Mean of log f_1(v) = -F(v) over the rows of `v` (`[n, n_visible]`), in f64.
@@ -131,9 +98,7 @@ pub fn neg_free_energies(rbm: &Rbm, v: &[f32]) -> Vec<f64> {
     (0..n)
         .step_by(1000)
         .flat_map(|s| {
-            rbm.free_energy(&v[s * rbm.n_visible..(s + 1000).min(n) * rbm.n_visible])
-                .into_iter()
-                .map(|f| -(f as f64))
+            rbm.free_energy(&v[s * rbm.n_visible..(s + 1000).min(n) * rbm.n_visible]).into_iter().map(|f| -(f as f64))
         })
         .collect()
 }
@@ -160,11 +125,7 @@ pub fn base_rate_vbias(images: &Images) -> Vec<f32> {
 
 /// log Z of the base-rate model: n_hidden log 2 + Σ_i softplus(b_A,i).
 pub fn base_log_z(vb_a: &[f32], n_hidden: usize) -> f64 {
-    n_hidden as f64 * std::f64::consts::LN_2
-        + vb_a
-            .iter()
-            .map(|&b| crate::math::softplus_ref(b as f64))
-            .sum::<f64>()
+    n_hidden as f64 * std::f64::consts::LN_2 + vb_a.iter().map(|&b| crate::math::softplus_ref(b as f64)).sum::<f64>()
 }
 
 /// The inverse temperatures 0 = β_0 < ... < β_steps = 1: Salakhutdinov &
@@ -206,11 +167,7 @@ impl LogZ {
         let shift = log_z_base + m;
         LogZ {
             log_z: shift + mean.ln(),
-            lo: if mean > 3.0 * se {
-                shift + (mean - 3.0 * se).ln()
-            } else {
-                f64::NEG_INFINITY
-            },
+            lo: if mean > 3.0 * se { shift + (mean - 3.0 * se).ln() } else { f64::NEG_INFINITY },
             hi: shift + (mean + 3.0 * se).ln(),
             log_w,
         }
@@ -230,26 +187,13 @@ struct Weights {
 impl Weights {
     fn new(rows: usize) -> Self {
         let v = || (0..N_PARTS).map(|_| Mutex::new(vec![0f64; rows])).collect();
-        Weights {
-            hidden: v(),
-            visible: v(),
-        }
+        Weights { hidden: v(), visible: v() }
     }
     /// Row r's total, summed in part order.
     fn totals(self, rows: usize) -> Vec<f64> {
-        let h: Vec<Vec<f64>> = self
-            .hidden
-            .into_iter()
-            .map(|m| m.into_inner().unwrap())
-            .collect();
-        let v: Vec<Vec<f64>> = self
-            .visible
-            .into_iter()
-            .map(|m| m.into_inner().unwrap())
-            .collect();
-        (0..rows)
-            .map(|r| (0..N_PARTS).map(|p| h[p][r] + v[p][r]).sum())
-            .collect()
+        let h: Vec<Vec<f64>> = self.hidden.into_iter().map(|m| m.into_inner().unwrap()).collect();
+        let v: Vec<Vec<f64>> = self.visible.into_iter().map(|m| m.into_inner().unwrap()).collect();
+        (0..rows).map(|r| (0..N_PARTS).map(|p| h[p][r] + v[p][r]).sum()).collect()
     }
 }
 
@@ -271,18 +215,7 @@ fn anneal_hidden(
     if recompute {
         // SAFETY: nobody writes x during the hidden phase.
         let x = unsafe { eng.x.get(eng.x_rows(Rows::Chain)) };
-        xw_product(
-            &mut part.pre_h,
-            b,
-            m,
-            nv,
-            x,
-            &part.w,
-            part.ldw,
-            1.0,
-            &mut part.idx,
-            &mut part.val,
-        );
+        xw_product(&mut part.pre_h, b, m, nv, x, &part.w, part.ldw, 1.0, &mut part.idx, &mut part.val);
         for row in part.pre_h.chunks_exact_mut(m.max(1)) {
             for (a, &c) in row.iter_mut().zip(&part.hbias) {
                 *a += c;
@@ -298,11 +231,7 @@ fn anneal_hidden(
     if let Some(beta) = sample_beta {
         part.hid_rng.fill_uniform(&mut part.u_h);
         for ((h, &a), &u) in part.h_sample.iter_mut().zip(&part.pre_h).zip(&part.u_h) {
-            *h = if u < crate::math::sigmoid(beta * a) {
-                1.0
-            } else {
-                0.0
-            };
+            *h = if u < crate::math::sigmoid(beta * a) { 1.0 } else { 0.0 };
         }
         eng.propdown(part, p);
     }
@@ -339,37 +268,16 @@ fn anneal_visible(
 /// Forward AIS from the base-rate model (`vb_a`) to `rbm` over `betas`
 /// (from 0 to 1) with `runs` independent runs, one Gibbs transition per
 /// intermediate temperature. Returns log Z with its ±3σ bracket.
-pub fn ais(
-    rbm: &Rbm,
-    vb_a: &[f32],
-    runs: usize,
-    betas: &[f64],
-    seed: u64,
-    n_threads: usize,
-) -> LogZ {
+pub fn ais(rbm: &Rbm, vb_a: &[f32], runs: usize, betas: &[f64], seed: u64, n_threads: usize) -> LogZ {
     let nv = rbm.n_visible;
     let mut eng = Engine::new(rbm, runs, seed, ANNEAL_STREAMS);
     // v_0 ~ the base-rate model: pixel i is on with probability sigm(b_A,i).
     let mut u = vec![0f32; runs * nv];
     crate::rng::Stream::new(seed, ANNEAL_STREAMS - 1).fill_uniform(&mut u);
-    let v0: Vec<f32> = u
-        .iter()
-        .enumerate()
-        .map(|(k, &u)| {
-            if u < crate::math::sigmoid(vb_a[k % nv]) {
-                1.0
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let v0: Vec<f32> =
+        u.iter().enumerate().map(|(k, &u)| if u < crate::math::sigmoid(vb_a[k % nv]) { 1.0 } else { 0.0 }).collect();
     eng.set_chain_visible(&v0);
-    let dvb: Vec<f64> = rbm
-        .vbias
-        .iter()
-        .zip(vb_a)
-        .map(|(&b, &a)| b as f64 - a as f64)
-        .collect();
+    let dvb: Vec<f64> = rbm.vbias.iter().zip(vb_a).map(|(&b, &a)| b as f64 - a as f64).collect();
     let weights = Weights::new(runs);
     let eng_ref = &eng;
     let k = betas.len() - 1;
@@ -378,26 +286,11 @@ pub fn ais(
             let (b0, b1) = (betas[t - 1] as f32, betas[t] as f32);
             let transition = (t < k).then_some(b1);
             for p in ctx.parts() {
-                anneal_hidden(
-                    eng_ref,
-                    p,
-                    Some((b0, b1)),
-                    transition,
-                    &weights.hidden[p],
-                    true,
-                );
+                anneal_hidden(eng_ref, p, Some((b0, b1)), transition, &weights.hidden[p], true);
             }
             ctx.sync();
             for q in ctx.parts() {
-                anneal_visible(
-                    eng_ref,
-                    q,
-                    Some((b0, b1)),
-                    &dvb,
-                    transition,
-                    vb_a,
-                    &weights.visible[q],
-                );
+                anneal_visible(eng_ref, q, Some((b0, b1)), &dvb, transition, vb_a, &weights.visible[q]);
             }
             ctx.sync();
         }
@@ -415,24 +308,12 @@ pub fn ais(
 ///
 /// an unbiased estimate of the annealing model's own p(v), so E[log p̂] does
 /// not exceed it. Returns log p̂ for each row.
-pub fn raise(
-    rbm: &Rbm,
-    vb_a: &[f32],
-    v: &[f32],
-    betas: &[f64],
-    seed: u64,
-    n_threads: usize,
-) -> Vec<f64> {
+pub fn raise(rbm: &Rbm, vb_a: &[f32], v: &[f32], betas: &[f64], seed: u64, n_threads: usize) -> Vec<f64> {
     let nv = rbm.n_visible;
     let n = v.len() / nv;
     let mut eng = Engine::new(rbm, n, seed, ANNEAL_STREAMS + 100);
     eng.set_chain_visible(v);
-    let dvb: Vec<f64> = rbm
-        .vbias
-        .iter()
-        .zip(vb_a)
-        .map(|(&b, &a)| b as f64 - a as f64)
-        .collect();
+    let dvb: Vec<f64> = rbm.vbias.iter().zip(vb_a).map(|(&b, &a)| b as f64 - a as f64).collect();
     let rev: Vec<f64> = betas.iter().rev().cloned().collect();
     let weights = Weights::new(n);
     // log f_1(v) = b_B·v + Σ_j softplus(a_j), in f64.
@@ -451,46 +332,18 @@ pub fn raise(
             }
             ctx.sync();
             for q in ctx.parts() {
-                anneal_visible(
-                    eng_ref,
-                    q,
-                    None,
-                    &dvb,
-                    Some(b_prev),
-                    vb_a,
-                    &weights.visible[q],
-                );
-                anneal_visible(
-                    eng_ref,
-                    q,
-                    Some((b_prev, b_next)),
-                    &dvb,
-                    None,
-                    vb_a,
-                    &weights.visible[q],
-                );
+                anneal_visible(eng_ref, q, None, &dvb, Some(b_prev), vb_a, &weights.visible[q]);
+                anneal_visible(eng_ref, q, Some((b_prev, b_next)), &dvb, None, vb_a, &weights.visible[q]);
             }
             ctx.sync();
             // weight of the new states between β_next and β_prev
             for p in ctx.parts() {
-                anneal_hidden(
-                    eng_ref,
-                    p,
-                    Some((b_prev, b_next)),
-                    None,
-                    &weights.hidden[p],
-                    true,
-                );
+                anneal_hidden(eng_ref, p, Some((b_prev, b_next)), None, &weights.hidden[p], true);
             }
         }
     });
     let log_z_a = base_log_z(vb_a, rbm.n_hidden);
-    weights
-        .totals(n)
-        .iter()
-        .zip(&start)
-        .map(|(w, s)| s + w - log_z_a)
-        .collect()
+    weights.totals(n).iter().zip(&start).map(|(w, s)| s + w - log_z_a).collect()
 }
 
 /// Mean and standard error of some values.
@@ -507,9 +360,7 @@ pub fn log_mean_exp(x: &[f64]) -> f64 {
 }
 
 /// Which estimator [`evaluate`] uses.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Estimator {
     /// exact when the smaller layer has at most 25 units, else AIS and RAISE side by side
@@ -567,13 +418,7 @@ pub struct Report {
 /// The average log-likelihood of the binary rows `v` (`[n, n_visible]`):
 /// exact, by AIS, or by RAISE, as `opts` says; `vb_a` is the base-rate model's
 /// visible biases (from the training images).
-pub fn evaluate(
-    rbm: &Rbm,
-    v: &[f32],
-    vb_a: &[f32],
-    opts: &EvalOptions,
-    n_threads: usize,
-) -> Report {
+pub fn evaluate(rbm: &Rbm, v: &[f32], vb_a: &[f32], opts: &EvalOptions, n_threads: usize) -> Report {
     let n = v.len() / rbm.n_visible;
     let nfe = neg_free_energies(rbm, v);
     let mean_nfe = nfe.iter().sum::<f64>() / n as f64;
@@ -609,14 +454,7 @@ pub fn evaluate(
             report.avg_ll_hi = report.avg_ll;
         }
         Estimator::Ais => {
-            let z = ais(
-                rbm,
-                vb_a,
-                opts.ais_runs,
-                &ais_schedule(opts.ais_steps),
-                opts.seed,
-                n_threads,
-            );
+            let z = ais(rbm, vb_a, opts.ais_runs, &ais_schedule(opts.ais_steps), opts.seed, n_threads);
             reference_log_z = Some(z.log_z);
             report.logz = Some(z.log_z);
             report.logz_lo = Some(z.lo);
@@ -639,21 +477,11 @@ pub fn evaluate(
         rows.truncate(opts.raise_images.min(n));
         rows.sort_unstable();
         let nv = rbm.n_visible;
-        let sub: Vec<f32> = rows
-            .iter()
-            .flat_map(|&r| v[r * nv..(r + 1) * nv].iter().cloned())
-            .collect();
-        let lp = raise(
-            rbm,
-            vb_a,
-            &sub,
-            &ais_schedule(opts.raise_steps),
-            opts.seed,
-            n_threads,
-        );
+        let sub: Vec<f32> = rows.iter().flat_map(|&r| v[r * nv..(r + 1) * nv].iter().cloned()).collect();
+        let lp = raise(rbm, vb_a, &sub, &ais_schedule(opts.raise_steps), opts.seed, n_threads);
         let (mean, se) = mean_se(&lp);
-        let reference_avg_ll = reference_log_z
-            .map(|lz| rows.iter().map(|&r| nfe[r]).sum::<f64>() / rows.len() as f64 - lz);
+        let reference_avg_ll =
+            reference_log_z.map(|lz| rows.iter().map(|&r| nfe[r]).sum::<f64>() / rows.len() as f64 - lz);
         report.raise = Some(RaiseReport {
             n_images: rows.len(),
             steps: opts.raise_steps,

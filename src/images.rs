@@ -41,11 +41,7 @@ pub fn tile_raster_images(x: &[f32], img: (usize, usize), tiles: (usize, usize))
             }
         }
     }
-    Grey {
-        width,
-        height,
-        pixels,
-    }
+    Grey { width, height, pixels }
 }
 
 /// The filters of the first 100 hidden units: column j of W as a 28 x 28 tile,
@@ -75,11 +71,7 @@ pub fn samples_image(rows: &[Vec<f32>], n_chains: usize, side: usize) -> Grey {
         let at = (side + 1) * r * width;
         pixels[at..at + strip.pixels.len()].copy_from_slice(&strip.pixels);
     }
-    Grey {
-        width,
-        height,
-        pixels,
-    }
+    Grey { width, height, pixels }
 }
 
 impl Grey {
@@ -91,8 +83,7 @@ impl Grey {
             enc.set_color(png::ColorType::Grayscale);
             enc.set_depth(png::BitDepth::Eight);
             let mut w = enc.write_header().expect("PNG header into memory");
-            w.write_image_data(&self.pixels)
-                .expect("PNG data into memory");
+            w.write_image_data(&self.pixels).expect("PNG data into memory");
         }
         out
     }
@@ -107,19 +98,11 @@ impl Grey {
 pub fn read_png(path: &Path) -> Result<Grey> {
     let f = std::fs::File::open(path).map_err(|e| RbmError::io(path, e))?;
     let dec = png::Decoder::new(std::io::BufReader::new(f));
-    let mut reader = dec
-        .read_info()
-        .map_err(|e| RbmError::data(path, e.to_string()))?;
+    let mut reader = dec.read_info().map_err(|e| RbmError::data(path, e.to_string()))?;
     let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader
-        .next_frame(&mut buf)
-        .map_err(|e| RbmError::data(path, e.to_string()))?;
+    let info = reader.next_frame(&mut buf).map_err(|e| RbmError::data(path, e.to_string()))?;
     buf.truncate(info.buffer_size());
-    Ok(Grey {
-        width: info.width as usize,
-        height: info.height as usize,
-        pixels: buf,
-    })
+    Ok(Grey { width: info.width as usize, height: info.height as usize, pixels: buf })
 }
 
 /// The learning curves as SVG: the epoch cost (top) and, where evaluated,
@@ -138,11 +121,7 @@ pub fn learning_curve_svg(history: &[EpochRecord], cost_name: &str) -> String {
                 return;
             }
             let x_max = pts.iter().map(|p| p.0).fold(1.0, f64::max);
-            let (lo, hi) = pts
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-                    (a.min(p.1), b.max(p.1))
-                });
+            let (lo, hi) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
             let pad = ((hi - lo) * 0.1).max(0.5);
             let mut chart = ChartBuilder::on(area)
                 .caption(title, ("sans-serif", 18))
@@ -152,30 +131,15 @@ pub fn learning_curve_svg(history: &[EpochRecord], cost_name: &str) -> String {
                 .build_cartesian_2d(0f64..x_max, (lo - pad)..(hi + pad))
                 .expect("chart into a string");
             chart.configure_mesh().x_desc("epoch").draw().expect("mesh");
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                .expect("line");
-            chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                .expect("points");
+            chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2))).expect("line");
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled()))).expect("points");
         };
         let cost: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, r.cost)).collect();
         panel(&top, &format!("training cost ({cost_name})"), cost, BLUE);
-        let ll: Vec<(f64, f64)> = history
-            .iter()
-            .filter_map(|r| r.log_likelihood.map(|l| (r.epoch as f64, l)))
-            .collect();
-        let est = history
-            .iter()
-            .rev()
-            .find_map(|r| r.ll_estimator.clone())
-            .unwrap_or_default();
-        panel(
-            &bottom,
-            &format!("validation log-likelihood, nats per image ({est})"),
-            ll,
-            RED,
-        );
+        let ll: Vec<(f64, f64)> =
+            history.iter().filter_map(|r| r.log_likelihood.map(|l| (r.epoch as f64, l))).collect();
+        let est = history.iter().rev().find_map(|r| r.ll_estimator.clone()).unwrap_or_default();
+        panel(&bottom, &format!("validation log-likelihood, nats per image ({est})"), ll, RED);
         root.present().expect("drawing into a string");
     }
     svg
@@ -183,26 +147,15 @@ pub fn learning_curve_svg(history: &[EpochRecord], cost_name: &str) -> String {
 
 /// A page that shows a run at a glance: its configuration, metrics, curves,
 /// last filters and samples (all files of the same directory).
-pub fn index_html(
-    title: &str,
-    config: &[(String, String)],
-    history: &[EpochRecord],
-    has_samples: bool,
-) -> String {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
+pub fn index_html(title: &str, config: &[(String, String)], history: &[EpochRecord], has_samples: bool) -> String {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let mut h = format!("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{0}</title>\n<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}img{{image-rendering:pixelated;margin:4px}}</style></head><body>\n<h1>{0}</h1>\n<h2>Configuration</h2>\n<table>\n", esc(title));
     for (k, v) in config {
         h += &format!("<tr><th>{}</th><td>{}</td></tr>\n", esc(k), esc(v));
     }
     h += "</table>\n<h2>Metrics</h2>\n<table>\n<tr><th>epoch</th><th>cost</th><th>seconds</th><th>validation log-likelihood</th><th>estimator</th></tr>\n";
     for r in history {
-        let ll = r
-            .log_likelihood
-            .map_or(String::new(), |l| format!("{l:.3}"));
+        let ll = r.log_likelihood.map_or(String::new(), |l| format!("{l:.3}"));
         h += &format!(
             "<tr><td>{}</td><td>{:.4}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>\n",
             r.epoch,
@@ -214,7 +167,10 @@ pub fn index_html(
     }
     h += "</table>\n<h2>Learning curves</h2>\n<img src=\"learning_curve.svg\" alt=\"learning curves\">\n";
     if let Some(last) = history.last() {
-        h += &format!("<h2>Filters after epoch {0}</h2>\n<img src=\"filters_at_epoch_{0}.png\" alt=\"filters\" width=\"578\">\n", last.epoch);
+        h += &format!(
+            "<h2>Filters after epoch {0}</h2>\n<img src=\"filters_at_epoch_{0}.png\" alt=\"filters\" width=\"578\">\n",
+            last.epoch
+        );
     }
     if has_samples {
         h += "<h2>Samples</h2>\n<p>Persistent chains from test images; 1,000 Gibbs steps between rows (mean-field visible activations).</p>\n<img src=\"samples.png\" alt=\"samples\">\n";

@@ -281,21 +281,16 @@ fn load_data(flag: &Option<PathBuf>) -> Result<Mnist> {
 
 /// Creates the output directory and checks that it can be written.
 fn prepare_out(out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
     let probe = out.join(".rbm-write-test");
-    std::fs::write(&probe, b"")
-        .with_context(|| format!("--out {}: directory is not writable", out.display()))?;
+    std::fs::write(&probe, b"").with_context(|| format!("--out {}: directory is not writable", out.display()))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
 
 fn check_sampling(s: &SamplingArgs, n_test: usize) -> Result<()> {
     if s.chains == 0 || s.chains > n_test {
-        bail!(
-            "--chains: must be in 1..={n_test} (the chains start at test images), got {}",
-            s.chains
-        );
+        bail!("--chains: must be in 1..={n_test} (the chains start at test images), got {}", s.chains);
     }
     if s.samples == 0 {
         bail!("--samples: must be at least 1");
@@ -319,21 +314,13 @@ fn progress_bar(len: u64, msg: String) -> ProgressBar {
 
 /// Draws samples.png as the tutorial: `chains` chains from consecutive test
 /// images at a random offset, `samples` rows, `plot_every` steps before each.
-fn draw_samples(
-    rbm: &Rbm,
-    data: &Mnist,
-    s: &SamplingArgs,
-    seed: u64,
-    n_threads: usize,
-    out: &Path,
-) -> Result<f64> {
+fn draw_samples(rbm: &Rbm, data: &Mnist, s: &SamplingArgs, seed: u64, n_threads: usize, out: &Path) -> Result<f64> {
     let n_test = data.test.n;
     let offset = Stream::new(seed, 1).below((n_test - s.chains + 1) as u64) as usize;
     let init = data.test.slice(offset..offset + s.chains).to_f32();
     let t = Instant::now();
-    let rows = sample_rows(rbm, &init, s.samples, s.plot_every, seed, n_threads, |r| {
-        println!(" ... plotting sample  {r}")
-    });
+    let rows =
+        sample_rows(rbm, &init, s.samples, s.plot_every, seed, n_threads, |r| println!(" ... plotting sample  {r}"));
     let secs = t.elapsed().as_secs_f64();
     samples_image(&rows, s.chains, 28).save_png(&out.join("samples.png"))?;
     Ok(secs)
@@ -341,10 +328,7 @@ fn draw_samples(
 
 fn config_metadata(cfg: &TrainConfig, epochs_done: usize) -> HashMap<String, String> {
     HashMap::from([
-        (
-            "config".to_string(),
-            serde_json::to_string(cfg).expect("config serialises"),
-        ),
+        ("config".to_string(), serde_json::to_string(cfg).expect("config serialises")),
         ("epochs_done".to_string(), epochs_done.to_string()),
         ("seed".to_string(), cfg.seed.to_string()),
     ])
@@ -362,25 +346,14 @@ fn run_train(a: TrainArgs) -> Result<()> {
         Some(dir) => {
             let path = dir.join(CHECKPOINT);
             if !path.is_file() {
-                bail!(
-                    "--resume {}: no {CHECKPOINT} there to resume from",
-                    dir.display()
-                );
+                bail!("--resume {}: no {CHECKPOINT} there to resume from", dir.display());
             }
             let ck = load_checkpoint(&path)?;
             let extra: RunExtra = serde_json::from_str(&ck.extra)
                 .with_context(|| format!("{}: metadata `extra` is unreadable", path.display()))?;
-            ck.trainer
-                .config
-                .check(50_000)
-                .with_context(|| format!("{}: stored configuration", path.display()))?;
+            ck.trainer.config.check(50_000).with_context(|| format!("{}: stored configuration", path.display()))?;
             prepare_out(dir)?;
-            println!(
-                "resuming {} at epoch {}, minibatch {}",
-                dir.display(),
-                ck.trainer.epoch,
-                ck.trainer.batch_index
-            );
+            println!("resuming {} at epoch {}, minibatch {}", dir.display(), ck.trainer.epoch, ck.trainer.batch_index);
             (ck.trainer, extra, dir.clone())
         }
         None => {
@@ -479,93 +452,45 @@ fn run_train(a: TrainArgs) -> Result<()> {
             }
             _ => (None, None),
         };
-        trainer.history.push(EpochRecord {
-            epoch,
-            cost,
-            seconds: secs,
-            log_likelihood,
-            ll_estimator,
-        });
+        trainer.history.push(EpochRecord { epoch, cost, seconds: secs, log_likelihood, ll_estimator });
         filters_image(&rbm, 28).save_png(&out.join(format!("filters_at_epoch_{epoch}.png")))?;
         write_report(&out, &cfg, &trainer.history, false)?;
         checkpoint(&mut trainer, &extra)?;
     }
     println!("Training took {:.6} minutes", extra.training_seconds / 60.0);
     let rbm = trainer.rbm();
-    save_model(
-        &out.join("model.safetensors"),
-        &rbm,
-        config_metadata(&cfg, trainer.epoch),
-    )?;
+    save_model(&out.join("model.safetensors"), &rbm, config_metadata(&cfg, trainer.epoch))?;
     let secs = draw_samples(&rbm, &data, &extra.sampling, cfg.seed, n_threads, &out)?;
     write_report(&out, &cfg, &trainer.history, true)?;
-    println!(
-        "Sampling took {secs:.2} seconds; wrote {} (open index.html)",
-        out.display()
-    );
+    println!("Sampling took {secs:.2} seconds; wrote {} (open index.html)", out.display());
     Ok(())
 }
 
 /// The validation images' average log-likelihood (stochastically binarised
 /// with the run's seed): exact for small models, else a short AIS.
-fn validation_log_likelihood(
-    rbm: &Rbm,
-    data: &Mnist,
-    seed: u64,
-    n_threads: usize,
-) -> (f64, String) {
+fn validation_log_likelihood(rbm: &Rbm, data: &Mnist, seed: u64, n_threads: usize) -> (f64, String) {
     let valid = data.valid.binarize(Binarize::Stochastic, seed).to_f32();
     let small = rbm.n_hidden.min(rbm.n_visible) <= rbm::estimate::EXACT_MAX_UNITS;
-    let (estimator, runs, steps) = if small {
-        (Estimator::Exact, 0, 0)
-    } else {
-        (Estimator::Ais, 100, 1450)
-    };
-    let opts = EvalOptions {
-        estimator,
-        ais_runs: runs,
-        ais_steps: steps,
-        raise_images: 0,
-        raise_steps: 0,
-        seed,
-    };
+    let (estimator, runs, steps) = if small { (Estimator::Exact, 0, 0) } else { (Estimator::Ais, 100, 1450) };
+    let opts = EvalOptions { estimator, ais_runs: runs, ais_steps: steps, raise_images: 0, raise_steps: 0, seed };
     let r = evaluate(rbm, &valid, &base_rate_vbias(&data.train), &opts, n_threads);
-    let name = if small {
-        "exact".to_string()
-    } else {
-        format!("ais-{runs}x{steps}")
-    };
+    let name = if small { "exact".to_string() } else { format!("ais-{runs}x{steps}") };
     (r.avg_ll, name)
 }
 
 /// metrics.csv, learning_curve.svg and index.html of a run.
-fn write_report(
-    out: &Path,
-    cfg: &TrainConfig,
-    history: &[EpochRecord],
-    has_samples: bool,
-) -> Result<()> {
+fn write_report(out: &Path, cfg: &TrainConfig, history: &[EpochRecord], has_samples: bool) -> Result<()> {
     let mut csv = String::from("epoch,cost,seconds,valid_log_likelihood,ll_estimator\n");
     for r in history {
         let ll = r.log_likelihood.map_or(String::new(), |l| l.to_string());
-        csv += &format!(
-            "{},{},{:.3},{},{}\n",
-            r.epoch,
-            r.cost,
-            r.seconds,
-            ll,
-            r.ll_estimator.as_deref().unwrap_or("")
-        );
+        csv += &format!("{},{},{:.3},{},{}\n", r.epoch, r.cost, r.seconds, ll, r.ll_estimator.as_deref().unwrap_or(""));
     }
     write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
     let cost_name = match cfg.method {
         Method::Pcd => "stochastic pseudo-likelihood",
         Method::Cd => "reconstruction log-probability",
     };
-    write_atomic(
-        &out.join("learning_curve.svg"),
-        rbm::images::learning_curve_svg(history, cost_name).as_bytes(),
-    )?;
+    write_atomic(&out.join("learning_curve.svg"), rbm::images::learning_curve_svg(history, cost_name).as_bytes())?;
     let config: Vec<(String, String)> = serde_json::to_value(cfg)
         .expect("config serialises")
         .as_object()
@@ -573,16 +498,9 @@ fn write_report(
         .iter()
         .map(|(k, v)| (k.clone(), v.to_string().trim_matches('"').to_string()))
         .collect();
-    let title = format!(
-        "RBM run: {} hidden units, {}-{}",
-        cfg.n_hidden,
-        format!("{:?}", cfg.method).to_uppercase(),
-        cfg.k
-    );
-    write_atomic(
-        &out.join("index.html"),
-        rbm::images::index_html(&title, &config, history, has_samples).as_bytes(),
-    )?;
+    let title =
+        format!("RBM run: {} hidden units, {}-{}", cfg.n_hidden, format!("{:?}", cfg.method).to_uppercase(), cfg.k);
+    write_atomic(&out.join("index.html"), rbm::images::index_html(&title, &config, history, has_samples).as_bytes())?;
     Ok(())
 }
 
@@ -593,10 +511,7 @@ fn refuse_other_run(out: &Path, cfg: &TrainConfig) -> Result<()> {
         return Ok(());
     }
     let ck = load_checkpoint(&path).with_context(|| {
-        format!(
-            "--out {}: holds an unreadable checkpoint; remove it or choose another --out",
-            out.display()
-        )
+        format!("--out {}: holds an unreadable checkpoint; remove it or choose another --out", out.display())
     })?;
     if &ck.trainer.config != cfg {
         bail!(
@@ -616,10 +531,7 @@ fn run_sample(a: SampleArgs) -> Result<()> {
     check_sampling(&a.sampling, data.test.n)?;
     prepare_out(&a.io.out)?;
     let secs = draw_samples(&rbm, &data, &a.sampling, a.seed, n_threads, &a.io.out)?;
-    println!(
-        "Sampling took {secs:.2} seconds; wrote {}",
-        a.io.out.join("samples.png").display()
-    );
+    println!("Sampling took {secs:.2} seconds; wrote {}", a.io.out.join("samples.png").display());
     Ok(())
 }
 
@@ -635,22 +547,12 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     }
     let n_threads = threads(a.threads)?;
     let data = load_data(&a.data)?;
-    println!(
-        "threads: {n_threads}; each figure: best and median of {} timings",
-        a.repeat
-    );
+    println!("threads: {n_threads}; each figure: best and median of {} timings", a.repeat);
     let mut sampled_model = None;
-    for (name, method, k, batch) in [
-        ("PCD-15, batch 20 (the tutorial)", Method::Pcd, 15, 20),
-        ("CD-1, batch 100", Method::Cd, 1, 100),
-    ] {
-        let cfg = TrainConfig {
-            method,
-            k,
-            batch_size: batch,
-            train_size: 50_000,
-            ..TrainConfig::default()
-        };
+    for (name, method, k, batch) in
+        [("PCD-15, batch 20 (the tutorial)", Method::Pcd, 15, 20), ("CD-1, batch 100", Method::Cd, 1, 100)]
+    {
+        let cfg = TrainConfig { method, k, batch_size: batch, train_size: 50_000, ..TrainConfig::default() };
         let rbm = Rbm::new(784, cfg.n_hidden, &mut Stream::new(cfg.seed, 0))?;
         let monitor = method == Method::Pcd;
         let flops = rbm::engine::update_flops(784, cfg.n_hidden, batch, k, monitor);
@@ -658,8 +560,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
         let (mut loop_t, mut prod_t) = (Vec::new(), Vec::new());
         let mut trainer = Trainer::new(&rbm, cfg.clone())?;
         for _ in 0..a.repeat {
-            prod_t
-                .push(rbm::engine::products_only(&rbm, batch, k, monitor, n, n_threads) / n as f64);
+            prod_t.push(rbm::engine::products_only(&rbm, batch, k, monitor, n, n_threads) / n as f64);
             if trainer.batch_index + n > cfg.batches_per_epoch() {
                 trainer = Trainer::new(&rbm, cfg.clone())?;
             }
@@ -684,11 +585,7 @@ fn run_bench(a: BenchArgs) -> Result<()> {
             flops / pb / 1e9,
             flops / pm / 1e9
         );
-        println!(
-            "  (c) efficiency (a)/(b): {:.1}% best, {:.1}% median",
-            100.0 * pb / lb,
-            100.0 * pm / lm
-        );
+        println!("  (c) efficiency (a)/(b): {:.1}% best, {:.1}% median", 100.0 * pb / lb, 100.0 * pm / lm);
         if method == Method::Pcd {
             sampled_model = Some(trainer.rbm());
             let epoch = cfg.batches_per_epoch() as f64;
@@ -715,17 +612,25 @@ fn run_bench(a: BenchArgs) -> Result<()> {
     let (pb, _) = best_median(prod);
     let flops = rbm::engine::update_flops(784, 500, 20, 15, true);
     println!("(d) sampling phase (10 rows x 1,000 gibbs_vhv steps, 20 chains): {sb:.2} s best, {sm:.2} s median (products alone meanwhile: {:.1} GFLOP/s)", flops / pb / 1e9);
+    let vb_a = base_rate_vbias(&data.train);
+    let t = Instant::now();
+    let z = rbm::estimate::ais(&rbm, &vb_a, 100, &rbm::estimate::ais_schedule(14_500), 1234, n_threads);
+    println!(
+        "(e) AIS, 100 runs x 14,500 temperatures, 784 x 500 (the model of (d)): {:.1} s (log Z {:.2})",
+        t.elapsed().as_secs_f64(),
+        z.log_z
+    );
+    let small = Rbm::new(784, 20, &mut Stream::new(1234, 0))?;
+    let t = Instant::now();
+    let lz = rbm::estimate::exact_log_z(&small, n_threads);
+    println!("(f) exact log Z, 784 x 20 (2^20 hidden states): {:.2} s (log Z {lz:.3})", t.elapsed().as_secs_f64());
     Ok(())
 }
 
 fn load_mnist_model(path: &Path) -> Result<Rbm> {
     let (rbm, _) = load_model(path)?;
     if rbm.n_visible != 784 {
-        bail!(
-            "{}: the model has {} visible units; MNIST needs 784",
-            path.display(),
-            rbm.n_visible
-        );
+        bail!("{}: the model has {} visible units; MNIST needs 784", path.display(), rbm.n_visible);
     }
     Ok(rbm)
 }
@@ -743,16 +648,8 @@ fn run_features(a: FeaturesArgs) -> Result<()> {
         let chunk = images.slice(start..(start + 1000).min(images.n)).to_f32();
         features.extend(rbm.propup(&chunk).mean);
     }
-    write_atomic(
-        &a.out,
-        &rbm::modelfile::npy_bytes(&features, &[images.n, rbm.n_hidden]),
-    )?;
-    println!(
-        "wrote {} ({} x {} float32)",
-        a.out.display(),
-        images.n,
-        rbm.n_hidden
-    );
+    write_atomic(&a.out, &rbm::modelfile::npy_bytes(&features, &[images.n, rbm.n_hidden]))?;
+    println!("wrote {} ({} x {} float32)", a.out.display(), images.n, rbm.n_hidden);
     Ok(())
 }
 
@@ -760,11 +657,7 @@ fn run_filters(a: FiltersArgs) -> Result<()> {
     let (rbm, _) = load_model(&a.model)?;
     let side = (rbm.n_visible as f64).sqrt().round() as usize;
     if side * side != rbm.n_visible {
-        bail!(
-            "{}: {} visible units do not form a square image",
-            a.model.display(),
-            rbm.n_visible
-        );
+        bail!("{}: {} visible units do not form a square image", a.model.display(), rbm.n_visible);
     }
     filters_image(&rbm, side).save_png(&a.out)?;
     println!("wrote {}", a.out.display());
@@ -794,14 +687,8 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     }
     let n_threads = threads(a.threads)?;
     let rbm = load_mnist_model(&a.model)?;
-    let data = if a.json {
-        load_mnist(&data_dir(&a.data))?
-    } else {
-        load_data(&a.data)?
-    };
-    let images = split_images(&data, a.split)
-        .binarize(a.binarize, a.seed)
-        .to_f32();
+    let data = if a.json { load_mnist(&data_dir(&a.data))? } else { load_data(&a.data)? };
+    let images = split_images(&data, a.split).binarize(a.binarize, a.seed).to_f32();
     let vb_a = base_rate_vbias(&data.train);
     let opts = EvalOptions {
         estimator: a.estimator,
@@ -819,9 +706,7 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     if a.json {
         let mut v = serde_json::to_value(&report).expect("report serialises");
         let extra = serde_json::json!({"split": split, "binarize": binarize, "seed": a.seed, "seconds": secs, "model": a.model.display().to_string()});
-        v.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         println!("{v}");
     } else {
         print_report(&report, &split, &binarize, a.seed, secs);
@@ -830,18 +715,12 @@ fn run_eval(a: EvalArgs) -> Result<()> {
 }
 
 fn print_report(r: &Report, split: &str, binarize: &str, seed: u64, secs: f64) {
-    println!(
-        "data: {} {split} images, binarised {binarize} (seed {seed})",
-        r.n_images
-    );
+    println!("data: {} {split} images, binarised {binarize} (seed {seed})", r.n_images);
     match r.estimator.as_str() {
         "exact" => {
             println!("estimator: exact (enumeration of the smaller layer)");
             println!("log Z = {:.4}", r.logz.unwrap());
-            println!(
-                "average log-likelihood: {:.4} nats per image (exact)",
-                r.avg_ll
-            );
+            println!("average log-likelihood: {:.4} nats per image (exact)", r.avg_ll);
         }
         "ais" => {
             println!(
@@ -849,12 +728,7 @@ fn print_report(r: &Report, split: &str, binarize: &str, seed: u64, secs: f64) {
                 r.ais_runs.unwrap(),
                 r.ais_steps.unwrap()
             );
-            println!(
-                "log Z = {:.4}, ±3σ: [{:.4}, {:.4}]",
-                r.logz.unwrap(),
-                r.logz_lo.unwrap(),
-                r.logz_hi.unwrap()
-            );
+            println!("log Z = {:.4}, ±3σ: [{:.4}, {:.4}]", r.logz.unwrap(), r.logz_lo.unwrap(), r.logz_hi.unwrap());
             println!(
                 "average log-likelihood: {:.4} nats per image, bracket [{:.4}, {:.4}]",
                 r.avg_ll, r.avg_ll_lo, r.avg_ll_hi
@@ -863,10 +737,7 @@ fn print_report(r: &Report, split: &str, binarize: &str, seed: u64, secs: f64) {
         _ => {}
     }
     if let Some(q) = &r.raise {
-        println!(
-            "RAISE (conservative), {} random {split} images, {} temperatures:",
-            q.n_images, q.steps
-        );
+        println!("RAISE (conservative), {} random {split} images, {} temperatures:", q.n_images, q.steps);
         println!(
             "  average log-likelihood: {:.4} nats per image, ±3 s.e. [{:.4}, {:.4}]",
             q.avg_ll, q.avg_ll_lo, q.avg_ll_hi

@@ -34,25 +34,10 @@ pub fn gemm(
     if m == 0 || n == 0 {
         return;
     }
-    let a = if a_t {
-        MatRef::from_row_major_slice(a, k, m).transpose()
-    } else {
-        MatRef::from_row_major_slice(a, m, k)
-    };
-    let b = if b_t {
-        MatRef::from_row_major_slice(b, n, k).transpose()
-    } else {
-        MatRef::from_row_major_slice(b, k, n)
-    };
+    let a = if a_t { MatRef::from_row_major_slice(a, k, m).transpose() } else { MatRef::from_row_major_slice(a, m, k) };
+    let b = if b_t { MatRef::from_row_major_slice(b, n, k).transpose() } else { MatRef::from_row_major_slice(b, k, n) };
     let accum = if add { Accum::Add } else { Accum::Replace };
-    matmul(
-        MatMut::from_row_major_slice_mut(dst, m, n),
-        accum,
-        a,
-        b,
-        alpha,
-        Par::Seq,
-    );
+    matmul(MatMut::from_row_major_slice_mut(dst, m, n), accum, a, b, alpha, Par::Seq);
 }
 
 /// Naive reference for [`gemm`], accumulating in f64.
@@ -78,11 +63,7 @@ pub fn gemm_ref(
                 s += x as f64 * y as f64;
             }
             let v = alpha as f64 * s;
-            dst[i * n + j] = if add {
-                dst[i * n + j] + v as f32
-            } else {
-                v as f32
-            };
+            dst[i * n + j] = if add { dst[i * n + j] + v as f32 } else { v as f32 };
         }
     }
 }
@@ -106,9 +87,7 @@ pub fn exp_fast(x: f32) -> f32 {
     // Cody-Waite: ln2 = 0.693359375 - 2.12194440e-4, the first part exact in f32.
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let r2 = r * r;
-    let p = ((((1.987_569_1e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
+    let p = ((((1.987_569_1e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r
         + 5.000_000_1e-1;
     let y = p * r2 + r + 1.0;
     let scale = f32::from_bits(((ni + 127) as u32) << 23);
@@ -124,9 +103,7 @@ fn ln_1_to_2(x: f32) -> f32 {
     let e = if big { 1.0f32 } else { 0.0 };
     let f = m - 1.0;
     let z = f * f;
-    let p = ((((((((7.037_683_6e-2 * f - 1.151_461e-1) * f + 1.167_699_9e-1) * f
-        - 1.242_014_1e-1)
-        * f
+    let p = ((((((((7.037_683_6e-2 * f - 1.151_461e-1) * f + 1.167_699_9e-1) * f - 1.242_014_1e-1) * f
         + 1.424_932_3e-1)
         * f
         - 1.666_805_8e-1)
@@ -192,19 +169,10 @@ pub fn log_sum_exp(xs: &[f64]) -> f64 {
 /// `sample = 1 if u < mean else 0`, where `u` holds uniform draws in [0, 1).
 ///
 /// Shapes: `pre`, `mean`, `sample`, `u` are `[rows, width]`; `bias` is `[width]`.
-pub fn bias_sigmoid_sample(
-    pre: &mut [f32],
-    bias: &[f32],
-    mean: &mut [f32],
-    sample: &mut [f32],
-    u: &[f32],
-) {
+pub fn bias_sigmoid_sample(pre: &mut [f32], bias: &[f32], mean: &mut [f32], sample: &mut [f32], u: &[f32]) {
     let w = bias.len();
-    for (((p, m), s), u) in pre
-        .chunks_exact_mut(w)
-        .zip(mean.chunks_exact_mut(w))
-        .zip(sample.chunks_exact_mut(w))
-        .zip(u.chunks_exact(w))
+    for (((p, m), s), u) in
+        pre.chunks_exact_mut(w).zip(mean.chunks_exact_mut(w)).zip(sample.chunks_exact_mut(w)).zip(u.chunks_exact(w))
     {
         for j in 0..w {
             let a = p[j] + bias[j];
@@ -245,6 +213,24 @@ pub fn sum_softplus(x: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// Σ_i softplus(a_i + c_i) in f64: softplus in f32 eight lanes at a time,
+/// each lane accumulated in f64 (the free energy's hidden term over many units).
+pub fn sum_softplus_biased(a: &[f32], c: &[f32]) -> f64 {
+    let mut acc = [0f64; 8];
+    let mut ac = a.chunks_exact(8);
+    let mut cc = c.chunks_exact(8);
+    for (x, y) in (&mut ac).zip(&mut cc) {
+        for l in 0..8 {
+            acc[l] += softplus(x[l] + y[l]) as f64;
+        }
+    }
+    let mut tail = 0f64;
+    for (&x, &y) in ac.remainder().iter().zip(cc.remainder()) {
+        tail += softplus(x + y) as f64;
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
 /// Σ_j softplus(x_j + d w_j) - softplus(x_j): the change of the free energy's
 /// hidden term when one visible bit flips (its pre-activations move by d times
 /// a row of W, d = ±1). Summed as differences, so no large terms cancel.
@@ -274,10 +260,7 @@ mod tests {
         while x < 88.0 {
             let want = (x as f64).exp();
             let got = exp_fast(x) as f64;
-            assert!(
-                ((got - want) / want).abs() < 4e-7,
-                "exp({x}) = {got}, want {want}"
-            );
+            assert!(((got - want) / want).abs() < 4e-7, "exp({x}) = {got}, want {want}");
             x += 0.0137;
         }
     }
@@ -288,17 +271,12 @@ mod tests {
             let x = i as f32 * 0.005;
             let sp = softplus(x) as f64;
             let want = softplus_ref(x as f64);
-            assert!(
-                (sp - want).abs() <= 2e-7 * want.max(1.0),
-                "softplus({x}) = {sp}, want {want}"
-            );
+            assert!((sp - want).abs() <= 2e-7 * want.max(1.0), "softplus({x}) = {sp}, want {want}");
             let s = sigmoid(x) as f64;
             assert!((s - sigmoid_ref(x as f64)).abs() < 2e-7, "sigmoid({x})");
         }
         for x in [-1e30f32, -1000.0, -88.5, 88.5, 1000.0, 1e30] {
-            assert!(
-                softplus(x).is_finite() && sigmoid(x).is_finite() && log_sigmoid(x).is_finite()
-            );
+            assert!(softplus(x).is_finite() && sigmoid(x).is_finite() && log_sigmoid(x).is_finite());
         }
         assert_eq!(softplus(1000.0), 1000.0);
         assert!(softplus(-1000.0) >= 0.0 && softplus(-1000.0) < 1e-30);
@@ -308,12 +286,8 @@ mod tests {
     #[test]
     fn gemm_matches_reference_in_every_orientation() {
         let (m, n, k) = (7, 13, 11);
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 37 % 17) as f32 - 8.0) / 7.0)
-            .collect();
-        let b: Vec<f32> = (0..k * n)
-            .map(|i| ((i * 53 % 19) as f32 - 9.0) / 5.0)
-            .collect();
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 17) as f32 - 8.0) / 7.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 19) as f32 - 9.0) / 5.0).collect();
         for a_t in [false, true] {
             for b_t in [false, true] {
                 for add in [false, true] {
@@ -477,9 +451,7 @@ mod sparse_tests {
     #[test]
     fn sparse_gemm_matches_reference_on_binary_grey_and_empty_rows() {
         for &(m, n, k) in &[(5usize, 250usize, 97usize), (3, 7, 5), (4, 131, 784)] {
-            let w: Vec<f32> = (0..k * n)
-                .map(|i| ((i * 37 % 23) as f32 - 11.0) / 13.0)
-                .collect();
+            let w: Vec<f32> = (0..k * n).map(|i| ((i * 37 % 23) as f32 - 11.0) / 13.0).collect();
             let mut x = vec![0f32; m * k];
             for (i, v) in x.iter_mut().enumerate() {
                 *v = match i % 5 {
@@ -510,9 +482,7 @@ mod sparse_tests {
                 n,
                 k,
                 &xd,
-                &wp.iter()
-                    .map(|v| if v.is_nan() { 0.0 } else { *v })
-                    .collect::<Vec<_>>(),
+                &wp.iter().map(|v| if v.is_nan() { 0.0 } else { *v }).collect::<Vec<_>>(),
                 ldw,
                 0.5,
                 &mut idx,

@@ -9,7 +9,7 @@
 //! engine (`engine.rs`) run the same mathematics split across threads.
 
 use crate::error::{RbmError, Result};
-use crate::math::{bias_sigmoid, bias_sigmoid_sample, gemm, softplus};
+use crate::math::{bias_sigmoid, bias_sigmoid_sample, gemm, sum_softplus_biased};
 use crate::rng::Stream;
 
 /// A binary-binary restricted Boltzmann machine.
@@ -52,25 +52,13 @@ impl Rbm {
     /// ±4·sqrt(6/(n_visible+n_hidden)), zero biases, from the seeded stream.
     pub fn new(n_visible: usize, n_hidden: usize, rng: &mut Stream) -> Result<Self> {
         if n_visible == 0 || n_hidden == 0 {
-            return Err(RbmError::param(
-                "shape",
-                "n_visible and n_hidden must be positive",
-            ));
+            return Err(RbmError::param("shape", "n_visible and n_hidden must be positive"));
         }
         let bound = 4.0 * (6.0 / (n_visible + n_hidden) as f64).sqrt();
         let mut u = vec![0f32; n_visible * n_hidden];
         rng.fill_uniform(&mut u);
-        let w = u
-            .iter()
-            .map(|&x| ((2.0 * x as f64 - 1.0) * bound) as f32)
-            .collect();
-        Ok(Rbm {
-            n_visible,
-            n_hidden,
-            w,
-            hbias: vec![0.0; n_hidden],
-            vbias: vec![0.0; n_visible],
-        })
+        let w = u.iter().map(|&x| ((2.0 * x as f64 - 1.0) * bound) as f32).collect();
+        Ok(Rbm { n_visible, n_hidden, w, hbias: vec![0.0; n_hidden], vbias: vec![0.0; n_visible] })
     }
 
     /// An RBM over existing parameters (a DBN layer shares them this way).
@@ -83,15 +71,10 @@ impl Rbm {
         vbias: Vec<f32>,
     ) -> Result<Self> {
         if n_visible == 0 || n_hidden == 0 {
-            return Err(RbmError::Shape(
-                "n_visible and n_hidden must be positive".into(),
-            ));
+            return Err(RbmError::Shape("n_visible and n_hidden must be positive".into()));
         }
         if w.len() != n_visible * n_hidden {
-            return Err(RbmError::Shape(format!(
-                "W has {} values, expected {n_visible} x {n_hidden}",
-                w.len()
-            )));
+            return Err(RbmError::Shape(format!("W has {} values, expected {n_visible} x {n_hidden}", w.len())));
         }
         if hbias.len() != n_hidden || vbias.len() != n_visible {
             return Err(RbmError::Shape(format!(
@@ -102,80 +85,49 @@ impl Rbm {
         }
         for (name, v) in [("W", &w), ("hbias", &hbias), ("vbias", &vbias)] {
             if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-                return Err(RbmError::Shape(format!(
-                    "{name}[{i}] is not finite ({})",
-                    v[i]
-                )));
+                return Err(RbmError::Shape(format!("{name}[{i}] is not finite ({})", v[i])));
             }
         }
-        Ok(Rbm {
-            n_visible,
-            n_hidden,
-            w,
-            hbias,
-            vbias,
-        })
+        Ok(Rbm { n_visible, n_hidden, w, hbias, vbias })
     }
 
     fn batch_of(&self, len: usize, width: usize) -> usize {
-        assert_eq!(
-            len % width,
-            0,
-            "buffer of {len} is not a whole number of rows of {width}"
-        );
+        assert_eq!(len % width, 0, "buffer of {len} is not a whole number of rows of {width}");
         len / width
+    }
+
+    /// v W without the bias: `v` `[n, n_visible]` → `[n, n_hidden]`.
+    fn times_w(&self, v: &[f32], n: usize) -> Vec<f32> {
+        let mut out = vec![0f32; n * self.n_hidden];
+        gemm(&mut out, n, self.n_hidden, self.n_visible, v, false, &self.w, false, 1.0, false);
+        out
+    }
+
+    /// h W^T without the bias: `h` `[n, n_hidden]` → `[n, n_visible]`.
+    fn times_w_t(&self, h: &[f32], n: usize) -> Vec<f32> {
+        let mut out = vec![0f32; n * self.n_visible];
+        gemm(&mut out, n, self.n_visible, self.n_hidden, h, false, &self.w, true, 1.0, false);
+        out
     }
 
     /// Eq. 7: pre_sigmoid_h = v W + hbias and h_mean = sigm(pre_sigmoid_h).
     /// `v` is `[batch, n_visible]`; the result is `[batch, n_hidden]` (no sample).
     pub fn propup(&self, v: &[f32]) -> Layer {
         let n = self.batch_of(v.len(), self.n_visible);
-        let mut pre = vec![0f32; n * self.n_hidden];
-        gemm(
-            &mut pre,
-            n,
-            self.n_hidden,
-            self.n_visible,
-            v,
-            false,
-            &self.w,
-            false,
-            1.0,
-            false,
-        );
+        let mut pre = self.times_w(v, n);
         let mut mean = vec![0f32; pre.len()];
         bias_sigmoid(&mut pre, &self.hbias, &mut mean);
-        Layer {
-            pre_sigmoid: pre,
-            mean,
-            sample: Vec::new(),
-        }
+        Layer { pre_sigmoid: pre, mean, sample: Vec::new() }
     }
 
     /// Eq. 8: pre_sigmoid_v = h W^T + vbias and v_mean = sigm(pre_sigmoid_v).
     /// `h` is `[batch, n_hidden]`; the result is `[batch, n_visible]` (no sample).
     pub fn propdown(&self, h: &[f32]) -> Layer {
         let n = self.batch_of(h.len(), self.n_hidden);
-        let mut pre = vec![0f32; n * self.n_visible];
-        gemm(
-            &mut pre,
-            n,
-            self.n_visible,
-            self.n_hidden,
-            h,
-            false,
-            &self.w,
-            true,
-            1.0,
-            false,
-        );
+        let mut pre = self.times_w_t(h, n);
         let mut mean = vec![0f32; pre.len()];
         bias_sigmoid(&mut pre, &self.vbias, &mut mean);
-        Layer {
-            pre_sigmoid: pre,
-            mean,
-            sample: Vec::new(),
-        }
+        Layer { pre_sigmoid: pre, mean, sample: Vec::new() }
     }
 
     fn sample_layer(pre: Vec<f32>, bias: &[f32], rng: &mut Stream) -> Layer {
@@ -186,48 +138,20 @@ impl Rbm {
         let mut mean = vec![0f32; pre.len()];
         let mut sample = vec![0f32; pre.len()];
         bias_sigmoid_sample(&mut pre, bias, &mut mean, &mut sample, &u);
-        Layer {
-            pre_sigmoid: pre,
-            mean,
-            sample,
-        }
+        Layer { pre_sigmoid: pre, mean, sample }
     }
 
     /// h ~ p(h|v) (Eq. 7): `v` `[batch, n_visible]` → `[batch, n_hidden]`.
     pub fn sample_h_given_v(&self, v: &[f32], rng: &mut Stream) -> Layer {
         let n = self.batch_of(v.len(), self.n_visible);
-        let mut pre = vec![0f32; n * self.n_hidden];
-        gemm(
-            &mut pre,
-            n,
-            self.n_hidden,
-            self.n_visible,
-            v,
-            false,
-            &self.w,
-            false,
-            1.0,
-            false,
-        );
+        let pre = self.times_w(v, n);
         Self::sample_layer(pre, &self.hbias, rng)
     }
 
     /// v ~ p(v|h) (Eq. 8): `h` `[batch, n_hidden]` → `[batch, n_visible]`.
     pub fn sample_v_given_h(&self, h: &[f32], rng: &mut Stream) -> Layer {
         let n = self.batch_of(h.len(), self.n_hidden);
-        let mut pre = vec![0f32; n * self.n_visible];
-        gemm(
-            &mut pre,
-            n,
-            self.n_visible,
-            self.n_hidden,
-            h,
-            false,
-            &self.w,
-            true,
-            1.0,
-            false,
-        );
+        let pre = self.times_w_t(h, n);
         Self::sample_layer(pre, &self.vbias, rng)
     }
 
@@ -249,32 +173,12 @@ impl Rbm {
     /// `v` is `[batch, n_visible]`; returns `[batch]`. Softplus keeps it finite.
     pub fn free_energy(&self, v: &[f32]) -> Vec<f32> {
         let n = self.batch_of(v.len(), self.n_visible);
-        let mut pre = vec![0f32; n * self.n_hidden];
-        gemm(
-            &mut pre,
-            n,
-            self.n_hidden,
-            self.n_visible,
-            v,
-            false,
-            &self.w,
-            false,
-            1.0,
-            false,
-        );
+        let pre = self.times_w(v, n);
         (0..n)
             .map(|b| {
                 let row = &v[b * self.n_visible..(b + 1) * self.n_visible];
-                let vb: f64 = row
-                    .iter()
-                    .zip(&self.vbias)
-                    .map(|(&x, &c)| x as f64 * c as f64)
-                    .sum();
-                let hid: f64 = pre[b * self.n_hidden..(b + 1) * self.n_hidden]
-                    .iter()
-                    .zip(&self.hbias)
-                    .map(|(&a, &c)| softplus(a + c) as f64)
-                    .sum();
+                let vb: f64 = row.iter().zip(&self.vbias).map(|(&x, &c)| x as f64 * c as f64).sum();
+                let hid = sum_softplus_biased(&pre[b * self.n_hidden..(b + 1) * self.n_hidden], &self.hbias);
                 (-vb - hid) as f32
             })
             .collect()
@@ -312,39 +216,13 @@ impl Rbm {
     /// SGD steps against it: θ ← θ - lr · grad.
     pub fn free_energy_gradient(&self, v_data: &[f32], v_model: &[f32]) -> Grads {
         let n = self.batch_of(v_data.len(), self.n_visible);
-        assert_eq!(
-            v_model.len(),
-            v_data.len(),
-            "v_data and v_model differ in batch"
-        );
+        assert_eq!(v_model.len(), v_data.len(), "v_data and v_model differ in batch");
         let h_pos = self.propup(v_data).mean;
         let h_neg = self.propup(v_model).mean;
         let inv = 1.0 / n as f32;
         let mut w = vec![0f32; self.w.len()];
-        gemm(
-            &mut w,
-            self.n_visible,
-            self.n_hidden,
-            n,
-            v_data,
-            true,
-            &h_pos,
-            false,
-            -inv,
-            false,
-        );
-        gemm(
-            &mut w,
-            self.n_visible,
-            self.n_hidden,
-            n,
-            v_model,
-            true,
-            &h_neg,
-            false,
-            inv,
-            true,
-        );
+        gemm(&mut w, self.n_visible, self.n_hidden, n, v_data, true, &h_pos, false, -inv, false);
+        gemm(&mut w, self.n_visible, self.n_hidden, n, v_model, true, &h_neg, false, inv, true);
         let col_sum = |m: &[f32], width: usize| -> Vec<f64> {
             let mut s = vec![0f64; width];
             for row in m.chunks_exact(width) {
@@ -354,26 +232,12 @@ impl Rbm {
             }
             s
         };
-        let (hp, hn) = (
-            col_sum(&h_pos, self.n_hidden),
-            col_sum(&h_neg, self.n_hidden),
-        );
-        let (vp, vn) = (
-            col_sum(v_data, self.n_visible),
-            col_sum(v_model, self.n_visible),
-        );
+        let (hp, hn) = (col_sum(&h_pos, self.n_hidden), col_sum(&h_neg, self.n_hidden));
+        let (vp, vn) = (col_sum(v_data, self.n_visible), col_sum(v_model, self.n_visible));
         Grads {
             w,
-            hbias: hp
-                .iter()
-                .zip(&hn)
-                .map(|(p, q)| (-(p - q) / n as f64) as f32)
-                .collect(),
-            vbias: vp
-                .iter()
-                .zip(&vn)
-                .map(|(p, q)| (-(p - q) / n as f64) as f32)
-                .collect(),
+            hbias: hp.iter().zip(&hn).map(|(p, q)| (-(p - q) / n as f64) as f32).collect(),
+            vbias: vp.iter().zip(&vn).map(|(p, q)| (-(p - q) / n as f64) as f32).collect(),
         }
     }
 }

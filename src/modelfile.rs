@@ -17,18 +17,9 @@ pub const FORMAT_VERSION: &str = "1";
 /// directory, flushed to disk, then renamed over `path`. A crash at any moment
 /// leaves either the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| RbmError::io(path, std::io::Error::other("not a file name")))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| RbmError::io(path, std::io::Error::other("not a file name")))?;
+    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -48,23 +39,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// multiple of 8 bytes), then the tensors' bytes in the given order. Written
 /// here rather than by the safetensors crate so that the same model always
 /// gives the same bytes (the crate writes its metadata in hash order).
-pub fn safetensors_bytes(
-    tensors: &[(&str, Vec<usize>, &[f32])],
-    metadata: HashMap<String, String>,
-) -> Vec<u8> {
+pub fn safetensors_bytes(tensors: &[(&str, Vec<usize>, &[f32])], metadata: HashMap<String, String>) -> Vec<u8> {
     let mut header = serde_json::Map::new();
     let meta: std::collections::BTreeMap<String, String> = metadata.into_iter().collect();
-    header.insert(
-        "__metadata__".into(),
-        serde_json::to_value(meta).expect("strings serialise"),
-    );
+    header.insert("__metadata__".into(), serde_json::to_value(meta).expect("strings serialise"));
     let mut offset = 0usize;
     for (name, shape, values) in tensors {
-        assert_eq!(
-            shape.iter().product::<usize>(),
-            values.len(),
-            "tensor {name}: shape and values disagree"
-        );
+        assert_eq!(shape.iter().product::<usize>(), values.len(), "tensor {name}: shape and values disagree");
         let end = offset + 4 * values.len();
         header.insert(
             name.to_string(),
@@ -106,36 +87,21 @@ pub fn save_model(path: &Path, rbm: &Rbm, mut metadata: HashMap<String, String>)
 
 /// One f32 tensor of a parsed file, checked for its dtype and shape.
 pub fn tensor(path: &Path, st: &SafeTensors, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-    let t = st
-        .tensor(name)
-        .map_err(|_| RbmError::model_file(path, format!("tensor `{name}` is missing")))?;
+    let t = st.tensor(name).map_err(|_| RbmError::model_file(path, format!("tensor `{name}` is missing")))?;
     if t.dtype() != Dtype::F32 {
-        return Err(RbmError::model_file(
-            path,
-            format!("tensor `{name}` is {:?}, expected F32", t.dtype()),
-        ));
+        return Err(RbmError::model_file(path, format!("tensor `{name}` is {:?}, expected F32", t.dtype())));
     }
     if t.shape() != shape {
         return Err(RbmError::model_file(
             path,
-            format!(
-                "tensor `{name}` has shape {:?}, expected {shape:?}",
-                t.shape()
-            ),
+            format!("tensor `{name}` has shape {:?}, expected {shape:?}", t.shape()),
         ));
     }
-    let v: Vec<f32> = t
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let v: Vec<f32> = t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
         return Err(RbmError::model_file(
             path,
-            format!(
-                "tensor `{name}` holds a non-finite value ({}) at index {i}",
-                v[i]
-            ),
+            format!("tensor `{name}` holds a non-finite value ({}) at index {i}", v[i]),
         ));
     }
     Ok(v)
@@ -153,16 +119,11 @@ pub fn parse_model(path: &Path, bytes: &[u8]) -> Result<(Rbm, HashMap<String, St
         .map_err(|e| RbmError::model_file(path, format!("not a valid safetensors file: {e}")))?;
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| RbmError::model_file(path, format!("not a valid safetensors file: {e}")))?;
-    let w = st
-        .tensor("W")
-        .map_err(|_| RbmError::model_file(path, "tensor `W` is missing"))?;
+    let w = st.tensor("W").map_err(|_| RbmError::model_file(path, "tensor `W` is missing"))?;
     if w.shape().len() != 2 || w.shape()[0] == 0 || w.shape()[1] == 0 {
         return Err(RbmError::model_file(
             path,
-            format!(
-                "tensor `W` has shape {:?}, expected [n_visible, n_hidden]",
-                w.shape()
-            ),
+            format!("tensor `W` has shape {:?}, expected [n_visible, n_hidden]", w.shape()),
         ));
     }
     let (nv, nh) = (w.shape()[0], w.shape()[1]);
@@ -170,8 +131,7 @@ pub fn parse_model(path: &Path, bytes: &[u8]) -> Result<(Rbm, HashMap<String, St
     let hbias = tensor(path, &st, "hbias", &[nh])?;
     let vbias = tensor(path, &st, "vbias", &[nv])?;
     let metadata = meta.metadata().clone().unwrap_or_default();
-    let rbm = Rbm::from_params(nv, nh, w, hbias, vbias)
-        .map_err(|e| RbmError::model_file(path, e.to_string()))?;
+    let rbm = Rbm::from_params(nv, nh, w, hbias, vbias).map_err(|e| RbmError::model_file(path, e.to_string()))?;
     Ok((rbm, metadata))
 }
 
@@ -184,24 +144,14 @@ pub struct Checkpoint {
 
 /// Writes everything needed to continue training (parameters, persistent
 /// chain, random streams, position, metrics) atomically to `path`.
-pub fn save_checkpoint(
-    path: &Path,
-    trainer: &mut crate::train::Trainer,
-    extra: &str,
-) -> Result<()> {
+pub fn save_checkpoint(path: &Path, trainer: &mut crate::train::Trainer, extra: &str) -> Result<()> {
     let rbm = trainer.rbm();
     let (state, chain) = trainer.state();
     let metadata = HashMap::from([
         ("format".to_string(), "rbm-checkpoint".to_string()),
         ("format_version".to_string(), FORMAT_VERSION.to_string()),
-        (
-            "config".to_string(),
-            serde_json::to_string(&trainer.config).expect("config serialises"),
-        ),
-        (
-            "state".to_string(),
-            serde_json::to_string(&state).expect("state serialises"),
-        ),
+        ("config".to_string(), serde_json::to_string(&trainer.config).expect("config serialises")),
+        ("state".to_string(), serde_json::to_string(&state).expect("state serialises")),
         ("extra".to_string(), extra.to_string()),
     ]);
     let b = trainer.config.batch_size;
@@ -223,35 +173,21 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
     let (rbm, meta) = parse_model(path, &bytes)?;
     let bad = |msg: String| RbmError::model_file(path, msg);
     if meta.get("format").map(String::as_str) != Some("rbm-checkpoint") {
-        return Err(bad(
-            "not a checkpoint (its metadata lacks format = rbm-checkpoint)".into(),
-        ));
+        return Err(bad("not a checkpoint (its metadata lacks format = rbm-checkpoint)".into()));
     }
-    let field = |k: &str| {
-        meta.get(k)
-            .ok_or_else(|| bad(format!("metadata field `{k}` is missing")))
-    };
-    let config: crate::train::TrainConfig = serde_json::from_str(field("config")?)
-        .map_err(|e| bad(format!("metadata `config`: {e}")))?;
+    let field = |k: &str| meta.get(k).ok_or_else(|| bad(format!("metadata field `{k}` is missing")));
+    let config: crate::train::TrainConfig =
+        serde_json::from_str(field("config")?).map_err(|e| bad(format!("metadata `config`: {e}")))?;
     let state: crate::train::TrainerState =
         serde_json::from_str(field("state")?).map_err(|e| bad(format!("metadata `state`: {e}")))?;
-    config
-        .check(usize::MAX)
-        .map_err(|e| bad(format!("stored configuration: {e}")))?;
+    config.check(usize::MAX).map_err(|e| bad(format!("stored configuration: {e}")))?;
     if config.n_hidden != rbm.n_hidden {
-        return Err(bad(format!(
-            "configuration says {} hidden units, W has {}",
-            config.n_hidden, rbm.n_hidden
-        )));
+        return Err(bad(format!("configuration says {} hidden units, W has {}", config.n_hidden, rbm.n_hidden)));
     }
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
     let chain = tensor(path, &st, "chain", &[config.batch_size, rbm.n_hidden])?;
-    let trainer = crate::train::Trainer::restore(&rbm, config, state, &chain)
-        .map_err(|e| bad(e.to_string()))?;
-    Ok(Checkpoint {
-        trainer,
-        extra: meta.get("extra").cloned().unwrap_or_default(),
-    })
+    let trainer = crate::train::Trainer::restore(&rbm, config, state, &chain).map_err(|e| bad(e.to_string()))?;
+    Ok(Checkpoint { trainer, extra: meta.get("extra").cloned().unwrap_or_default() })
 }
 
 /// The bytes of a NumPy .npy file (format 1.0) holding `data` as float32
@@ -259,11 +195,7 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
 pub fn npy_bytes(data: &[f32], shape: &[usize]) -> Vec<u8> {
     assert_eq!(data.len(), shape.iter().product::<usize>());
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
     // magic (6) + version (2) + header length (2) + header, padded with spaces
     // and a final newline to a multiple of 64 bytes.

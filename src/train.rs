@@ -77,10 +77,7 @@ impl TrainConfig {
             return Err(RbmError::param("-k", "must be at least 1"));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(RbmError::param(
-                "--lr",
-                format!("must be a positive finite number, got {}", self.lr),
-            ));
+            return Err(RbmError::param("--lr", format!("must be a positive finite number, got {}", self.lr)));
         }
         if self.batch_size == 0 {
             return Err(RbmError::param("--batch-size", "must be at least 1"));
@@ -100,10 +97,7 @@ impl TrainConfig {
         if self.batch_size > self.train_size {
             return Err(RbmError::param(
                 "--batch-size",
-                format!(
-                    "{} is larger than the training set ({})",
-                    self.batch_size, self.train_size
-                ),
+                format!("{} is larger than the training set ({})", self.batch_size, self.train_size),
             ));
         }
         Ok(())
@@ -196,12 +190,7 @@ impl Trainer {
     /// on `n_threads` threads. Returns the epoch's mean cost when it finished it.
     /// Fails (leaving the state as it was after the bad update) when a cost or
     /// parameter stops being finite.
-    pub fn run(
-        &mut self,
-        data: &Images,
-        max_updates: usize,
-        n_threads: usize,
-    ) -> Result<Option<f64>> {
+    pub fn run(&mut self, data: &Images, max_updates: usize, n_threads: usize) -> Result<Option<f64>> {
         assert!(!self.done(), "training is already complete");
         let nb = self.config.batches_per_epoch();
         let n = max_updates.min(nb - self.batch_index);
@@ -227,28 +216,15 @@ impl Trainer {
         self.bit_i = (bit0 + n) % self.engine.n_visible;
         let b = self.config.batch_size as f64;
         for u in 0..n {
-            let cost = self
-                .costs
-                .iter_mut()
-                .map(|c| c.get_mut().unwrap()[u])
-                .sum::<f64>()
-                / b;
+            let cost = self.costs.iter_mut().map(|c| c.get_mut().unwrap()[u]).sum::<f64>() / b;
             if !cost.is_finite() {
-                return Err(RbmError::Diverged {
-                    epoch: self.epoch,
-                    batch: start + u,
-                    what: "the cost".into(),
-                });
+                return Err(RbmError::Diverged { epoch: self.epoch, batch: start + u, what: "the cost".into() });
             }
             self.epoch_costs.push(cost);
         }
         self.batch_index += n;
         if let Some(what) = self.non_finite_parameter() {
-            return Err(RbmError::Diverged {
-                epoch: self.epoch,
-                batch: self.batch_index - 1,
-                what,
-            });
+            return Err(RbmError::Diverged { epoch: self.epoch, batch: self.batch_index - 1, what });
         }
         if self.batch_index < nb {
             return Ok(None);
@@ -288,10 +264,7 @@ impl Trainer {
             let rows = split(b, N_PARTS, q);
             // SAFETY: part q writes only its rows of x's data half and of xi.
             let (x, xi) = unsafe {
-                (
-                    eng.x.get_mut(rows.start * nv..rows.end * nv),
-                    self.xi.get_mut(rows.start * nv..rows.end * nv),
-                )
+                (eng.x.get_mut(rows.start * nv..rows.end * nv), self.xi.get_mut(rows.start * nv..rows.end * nv))
             };
             let first = batch_index * b + rows.start;
             let src = &data.pixels[first * nv..(first + rows.len()) * nv];
@@ -311,26 +284,10 @@ impl Trainer {
                 // bit i moves it by d W[i, C_p], d = 1 - 2 xi_i, so no second product.
                 let m = part.cols.len();
                 // SAFETY: nobody writes xi now; part p writes only its row of pl_diff.
-                let (xi, diff) = unsafe {
-                    (
-                        self.xi.get(0..b * nv),
-                        self.pl_diff.get_mut(p * b..(p + 1) * b),
-                    )
-                };
+                let (xi, diff) = unsafe { (self.xi.get(0..b * nv), self.pl_diff.get_mut(p * b..(p + 1) * b)) };
                 let mut pre = std::mem::take(&mut part.pre_h);
                 let part = &mut *part;
-                xw_product(
-                    &mut pre,
-                    b,
-                    m,
-                    nv,
-                    xi,
-                    &part.w,
-                    part.ldw,
-                    1.0,
-                    &mut part.idx,
-                    &mut part.val,
-                );
+                xw_product(&mut pre, b, m, nv, xi, &part.w, part.ldw, 1.0, &mut part.idx, &mut part.val);
                 let wi = &part.w[bit * part.ldw..bit * part.ldw + m];
                 for r in 0..b {
                     let row = &mut pre[r * m..(r + 1) * m];
@@ -353,15 +310,9 @@ impl Trainer {
                 eng.visible(&mut part, 1.0, None);
                 let rows = part.rows.clone();
                 if pcd && step == 1 {
-                    self.costs[q]
-                        .lock()
-                        .unwrap()
-                        .push(self.pseudo_likelihood_rows(rows, bit));
+                    self.costs[q].lock().unwrap().push(self.pseudo_likelihood_rows(rows, bit));
                 } else if !pcd && step == cfg.k {
-                    self.costs[q]
-                        .lock()
-                        .unwrap()
-                        .push(self.reconstruction_rows(rows));
+                    self.costs[q].lock().unwrap().push(self.reconstruction_rows(rows));
                 }
             }
             ctx.sync();
@@ -400,10 +351,8 @@ impl Trainer {
             let sum = &mut part.vb_eff[..vc.len()];
             sum.iter_mut().for_each(|s| *s = 0.0);
             for r in 0..b {
-                let (pos, neg) = (
-                    &x[r * nv + vc.start..r * nv + vc.end],
-                    &x[(b + r) * nv + vc.start..(b + r) * nv + vc.end],
-                );
+                let (pos, neg) =
+                    (&x[r * nv + vc.start..r * nv + vc.end], &x[(b + r) * nv + vc.start..(b + r) * nv + vc.end]);
                 for ((s, &p), &q) in sum.iter_mut().zip(pos).zip(neg) {
                     *s += p - q;
                 }
@@ -423,13 +372,8 @@ impl Trainer {
     fn pseudo_likelihood_rows(&self, rows: std::ops::Range<usize>, bit: usize) -> f64 {
         let (b, nv) = (self.engine.batch, self.engine.n_visible);
         // SAFETY: nobody writes xi, pl_diff or vbias during the visible phase.
-        let (xi, diff, vbias) = unsafe {
-            (
-                self.xi.get(0..b * nv),
-                self.pl_diff.get(0..N_PARTS * b),
-                self.engine.vbias.get(0..nv),
-            )
-        };
+        let (xi, diff, vbias) =
+            unsafe { (self.xi.get(0..b * nv), self.pl_diff.get(0..N_PARTS * b), self.engine.vbias.get(0..nv)) };
         let mut total = 0f64;
         for r in rows {
             let d = 1.0 - 2.0 * xi[r * nv + bit];
@@ -487,12 +431,7 @@ impl Trainer {
     }
 
     /// A trainer continuing exactly where [`Trainer::state`] left off.
-    pub fn restore(
-        rbm: &Rbm,
-        config: TrainConfig,
-        state: TrainerState,
-        chain: &[f32],
-    ) -> Result<Self> {
+    pub fn restore(rbm: &Rbm, config: TrainConfig, state: TrainerState, chain: &[f32]) -> Result<Self> {
         let mut t = Trainer::new(rbm, config)?;
         let nb = t.config.batches_per_epoch();
         if state.streams.len() != N_PARTS
@@ -502,9 +441,7 @@ impl Trainer {
             || state.bit_i >= rbm.n_visible
             || state.epoch_costs.len() != state.batch_index
         {
-            return Err(RbmError::Shape(
-                "the checkpoint's state does not fit its configuration".into(),
-            ));
+            return Err(RbmError::Shape("the checkpoint's state does not fit its configuration".into()));
         }
         t.engine.set_chain_hidden(chain);
         t.engine.set_streams(&state.streams);

@@ -46,10 +46,8 @@ fn fails(args: &[&str], needles: &[&str], watched: &Path) -> String {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!out.status.success(), "{args:?} succeeded");
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("error"))
-        .unwrap_or_else(|| panic!("{args:?}: no error line in {err}"));
+    let line =
+        err.lines().find(|l| l.starts_with("error")).unwrap_or_else(|| panic!("{args:?}: no error line in {err}"));
     for n in needles {
         assert!(line.contains(n), "{args:?}: {line:?} lacks {n:?}");
     }
@@ -88,18 +86,10 @@ fn out_of_range_flags_name_the_flag() {
 /// A data directory of symlinks to the shipped files, with `name` replaced by `bytes` (plain).
 fn data_with(name: &str, dir: &str, bytes: Option<&[u8]>) -> PathBuf {
     let d = tmpdir(dir);
-    for f in [
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ] {
+    for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    {
         if f != name {
-            std::os::unix::fs::symlink(
-                shipped().join(format!("{f}.gz")),
-                d.join(format!("{f}.gz")),
-            )
-            .unwrap();
+            std::os::unix::fs::symlink(shipped().join(format!("{f}.gz")), d.join(format!("{f}.gz"))).unwrap();
         }
     }
     if let Some(b) = bytes {
@@ -121,54 +111,25 @@ fn idx(magic: u32, dims: &[u32], payload: usize) -> Vec<u8> {
 fn bad_data_files_are_named() {
     let out = watched_out("data");
     let o = out.to_str().unwrap();
-    fails(
-        &["train", "--data", "/nonexistent/mnist", "--out", o],
-        &["/nonexistent/mnist", "does not exist"],
-        &out,
-    );
+    fails(&["train", "--data", "/nonexistent/mnist", "--out", o], &["/nonexistent/mnist", "does not exist"], &out);
 
     // truncated gzip: the first half of the real test-label file
     let gz = std::fs::read(shipped().join("t10k-labels-idx1-ubyte.gz")).unwrap();
     let d = data_with("t10k-labels-idx1-ubyte", "trunc", None);
     std::fs::write(d.join("t10k-labels-idx1-ubyte.gz"), &gz[..gz.len() / 2]).unwrap();
-    fails(
-        &["train", "--data", d.to_str().unwrap(), "--out", o],
-        &["t10k-labels-idx1-ubyte.gz", "gzip"],
-        &out,
-    );
+    fails(&["train", "--data", d.to_str().unwrap(), "--out", o], &["t10k-labels-idx1-ubyte.gz", "gzip"], &out);
 
-    let d = data_with(
-        "t10k-images-idx3-ubyte",
-        "magic",
-        Some(&idx(0x0804, &[1, 28, 28], 784)),
-    );
-    fails(
-        &["train", "--data", d.to_str().unwrap(), "--out", o],
-        &["t10k-images-idx3-ubyte", "magic"],
-        &out,
-    );
+    let d = data_with("t10k-images-idx3-ubyte", "magic", Some(&idx(0x0804, &[1, 28, 28], 784)));
+    fails(&["train", "--data", d.to_str().unwrap(), "--out", o], &["t10k-images-idx3-ubyte", "magic"], &out);
 
-    let d = data_with(
-        "t10k-images-idx3-ubyte",
-        "dims",
-        Some(&idx(0x0803, &[10, 27, 29], 10 * 27 * 29)),
-    );
-    fails(
-        &["train", "--data", d.to_str().unwrap(), "--out", o],
-        &["t10k-images-idx3-ubyte", "27x29", "28x28"],
-        &out,
-    );
+    let d = data_with("t10k-images-idx3-ubyte", "dims", Some(&idx(0x0803, &[10, 27, 29], 10 * 27 * 29)));
+    fails(&["train", "--data", d.to_str().unwrap(), "--out", o], &["t10k-images-idx3-ubyte", "27x29", "28x28"], &out);
 
     let d = tmpdir("count");
     for f in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {
-        std::os::unix::fs::symlink(shipped().join(format!("{f}.gz")), d.join(format!("{f}.gz")))
-            .unwrap();
+        std::os::unix::fs::symlink(shipped().join(format!("{f}.gz")), d.join(format!("{f}.gz"))).unwrap();
     }
-    std::fs::write(
-        d.join("t10k-images-idx3-ubyte"),
-        idx(0x0803, &[10, 28, 28], 10 * 784),
-    )
-    .unwrap();
+    std::fs::write(d.join("t10k-images-idx3-ubyte"), idx(0x0803, &[10, 28, 28], 10 * 784)).unwrap();
     std::fs::write(d.join("t10k-labels-idx1-ubyte"), idx(0x0801, &[9], 9)).unwrap();
     fails(
         &["train", "--data", d.to_str().unwrap(), "--out", o],
@@ -183,17 +144,7 @@ fn an_unwritable_output_directory_is_named() {
     let blocker = d.join("file");
     std::fs::write(&blocker, b"x").unwrap();
     let target = blocker.join("sub");
-    fails(
-        &[
-            "train",
-            "--out",
-            target.to_str().unwrap(),
-            "--train-size",
-            "40",
-        ],
-        &["--out", "sub"],
-        &d,
-    );
+    fails(&["train", "--out", target.to_str().unwrap(), "--train-size", "40"], &["--out", "sub"], &d);
 }
 
 /// A small model file from a short training run (once per test binary).
@@ -221,11 +172,7 @@ fn small_run() -> PathBuf {
             ])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         d
     })
     .clone()
@@ -250,17 +197,9 @@ fn bad_model_files_are_named() {
     let at = good.len() - 4; // the last value of the last tensor
     nan[at..].copy_from_slice(&f32::NAN.to_le_bytes());
     let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
-        (
-            "truncated.safetensors",
-            good[..good.len() - 100].to_vec(),
-            vec!["truncated.safetensors", "safetensors"],
-        ),
+        ("truncated.safetensors", good[..good.len() - 100].to_vec(), vec!["truncated.safetensors", "safetensors"]),
         ("flipped.safetensors", flipped, vec!["flipped.safetensors"]),
-        (
-            "nan.safetensors",
-            nan,
-            vec!["nan.safetensors", "non-finite"],
-        ),
+        ("nan.safetensors", nan, vec!["nan.safetensors", "non-finite"]),
         (
             "missing.safetensors",
             with_header(&header.replace("\"hbias\"", "\"hbiaz\"")),
@@ -271,49 +210,25 @@ fn bad_model_files_are_named() {
         let p = d.join(name);
         std::fs::write(&p, &bytes).unwrap();
         let o = d.join("f.png");
-        fails(
-            &[
-                "filters",
-                "--model",
-                p.to_str().unwrap(),
-                "--out",
-                o.to_str().unwrap(),
-            ],
-            &needles,
-            &d,
-        );
+        fails(&["filters", "--model", p.to_str().unwrap(), "--out", o.to_str().unwrap()], &needles, &d);
     }
     // wrong and inconsistent shapes, written with the library's own writer
-    let st = |tensors: &[(&str, Vec<usize>, &[f32])]| {
-        rbm::modelfile::safetensors_bytes(tensors, Default::default())
-    };
+    let st = |tensors: &[(&str, Vec<usize>, &[f32])]| rbm::modelfile::safetensors_bytes(tensors, Default::default());
     let v = vec![0.5f32; 784 * 16];
     let shapes: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "w1d.safetensors",
-            st(&[
-                ("W", vec![784 * 16], &v),
-                ("hbias", vec![16], &v[..16]),
-                ("vbias", vec![784], &v[..784]),
-            ]),
+            st(&[("W", vec![784 * 16], &v), ("hbias", vec![16], &v[..16]), ("vbias", vec![784], &v[..784])]),
             "`W` has shape [12544]",
         ),
         (
             "hb.safetensors",
-            st(&[
-                ("W", vec![784, 16], &v),
-                ("hbias", vec![15], &v[..15]),
-                ("vbias", vec![784], &v[..784]),
-            ]),
+            st(&[("W", vec![784, 16], &v), ("hbias", vec![15], &v[..15]), ("vbias", vec![784], &v[..784])]),
             "`hbias` has shape [15], expected [16]",
         ),
         (
             "vb.safetensors",
-            st(&[
-                ("W", vec![784, 16], &v),
-                ("hbias", vec![16], &v[..16]),
-                ("vbias", vec![783], &v[..783]),
-            ]),
+            st(&[("W", vec![784, 16], &v), ("hbias", vec![16], &v[..16]), ("vbias", vec![783], &v[..783])]),
             "`vbias` has shape [783], expected [784]",
         ),
     ];
@@ -321,28 +236,8 @@ fn bad_model_files_are_named() {
         let p = d.join(name);
         std::fs::write(&p, &bytes).unwrap();
         let o = d.join("f.png");
-        fails(
-            &[
-                "sample",
-                "--model",
-                p.to_str().unwrap(),
-                "--out",
-                d.to_str().unwrap(),
-            ],
-            &[name, needle],
-            &d,
-        );
-        fails(
-            &[
-                "filters",
-                "--model",
-                p.to_str().unwrap(),
-                "--out",
-                o.to_str().unwrap(),
-            ],
-            &[name, needle],
-            &d,
-        );
+        fails(&["sample", "--model", p.to_str().unwrap(), "--out", d.to_str().unwrap()], &[name, needle], &d);
+        fails(&["filters", "--model", p.to_str().unwrap(), "--out", o.to_str().unwrap()], &[name, needle], &d);
     }
 }
 
@@ -355,31 +250,11 @@ fn a_checkpoint_of_another_configuration_is_refused() {
     }
     let o = d.to_str().unwrap();
     fails(
-        &[
-            "train",
-            "--out",
-            o,
-            "--train-size",
-            "200",
-            "--epochs",
-            "1",
-            "--hidden",
-            "17",
-            "-k",
-            "1",
-        ],
-        &[
-            "checkpoint.safetensors",
-            "different configuration",
-            "--resume",
-        ],
+        &["train", "--out", o, "--train-size", "200", "--epochs", "1", "--hidden", "17", "-k", "1"],
+        &["checkpoint.safetensors", "different configuration", "--resume"],
         &d,
     );
-    fails(
-        &["train", "--resume", "/nonexistent/run"],
-        &["--resume", "/nonexistent/run"],
-        &d,
-    );
+    fails(&["train", "--resume", "/nonexistent/run"], &["--resume", "/nonexistent/run"], &d);
 }
 
 #[test]
@@ -399,30 +274,17 @@ fn features_and_filters_of_a_saved_model() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let b = std::fs::read(&npy).unwrap();
     assert_eq!(&b[..8], b"\x93NUMPY\x01\x00");
     let hl = u16::from_le_bytes([b[8], b[9]]) as usize;
     let header = std::str::from_utf8(&b[10..10 + hl]).unwrap();
-    assert!(
-        header.contains("'shape': (10000, 16)") && header.contains("'<f4'"),
-        "{header}"
-    );
+    assert!(header.contains("'shape': (10000, 16)") && header.contains("'<f4'"), "{header}");
     assert_eq!((10 + hl) % 64, 0);
     assert_eq!(b.len(), 10 + hl + 10_000 * 16 * 4);
     let png = d.join("filters.png");
     let out = rbm()
-        .args([
-            "filters",
-            "--model",
-            run.join("model.safetensors").to_str().unwrap(),
-            "--out",
-            png.to_str().unwrap(),
-        ])
+        .args(["filters", "--model", run.join("model.safetensors").to_str().unwrap(), "--out", png.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -434,20 +296,8 @@ fn train_args(out: &Path, method: &str, train_size: usize, epochs: usize) -> Vec
     sized_args(out, method, train_size, epochs, 40, 2)
 }
 
-fn sized_args(
-    out: &Path,
-    method: &str,
-    train_size: usize,
-    epochs: usize,
-    hidden: usize,
-    k: usize,
-) -> Vec<String> {
-    let (ts, ep, h, k) = (
-        train_size.to_string(),
-        epochs.to_string(),
-        hidden.to_string(),
-        k.to_string(),
-    );
+fn sized_args(out: &Path, method: &str, train_size: usize, epochs: usize, hidden: usize, k: usize) -> Vec<String> {
+    let (ts, ep, h, k) = (train_size.to_string(), epochs.to_string(), hidden.to_string(), k.to_string());
     [
         "train",
         "--out",
@@ -478,47 +328,19 @@ fn stop_and_resume_gives_the_same_model_as_one_run() {
     // relabelled as belonging to a 3-epoch run) and resumed.
     for method in ["pcd", "cd"] {
         let whole = tmpdir(&format!("whole-{method}"));
-        assert!(rbm()
-            .args(train_args(&whole, method, 600, 3))
-            .output()
-            .unwrap()
-            .status
-            .success());
+        assert!(rbm().args(train_args(&whole, method, 600, 3)).output().unwrap().status.success());
         let part = tmpdir(&format!("part-{method}"));
-        assert!(rbm()
-            .args(train_args(&part, method, 600, 2))
-            .output()
-            .unwrap()
-            .status
-            .success());
+        assert!(rbm().args(train_args(&part, method, 600, 2)).output().unwrap().status.success());
         let ck = rbm::modelfile::load_checkpoint(&part.join("checkpoint.safetensors")).unwrap();
         let mut trainer = ck.trainer;
         trainer.config.epochs = 3;
-        rbm::modelfile::save_checkpoint(
-            &part.join("checkpoint.safetensors"),
-            &mut trainer,
-            &ck.extra,
-        )
-        .unwrap();
-        let out = rbm()
-            .args(["train", "--resume", part.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        rbm::modelfile::save_checkpoint(&part.join("checkpoint.safetensors"), &mut trainer, &ck.extra).unwrap();
+        let out = rbm().args(["train", "--resume", part.to_str().unwrap()]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let a = std::fs::read(whole.join("model.safetensors")).unwrap();
         let b = std::fs::read(part.join("model.safetensors")).unwrap();
-        assert!(
-            a == b,
-            "{method}: resumed model differs from the uninterrupted run's"
-        );
-        assert_eq!(
-            std::fs::read(whole.join("samples.png")).unwrap(),
-            std::fs::read(part.join("samples.png")).unwrap()
-        );
+        assert!(a == b, "{method}: resumed model differs from the uninterrupted run's");
+        assert_eq!(std::fs::read(whole.join("samples.png")).unwrap(), std::fs::read(part.join("samples.png")).unwrap());
     }
 }
 
@@ -531,12 +353,7 @@ fn sigint_mid_epoch_leaves_a_checkpoint_that_resume_finishes() {
     assert!(rbm().args(args(&whole)).output().unwrap().status.success());
 
     let cut = tmpdir("sig-cut");
-    let mut child = rbm()
-        .args(args(&cut))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = rbm().args(args(&cut)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // wait for the first epoch to finish, then interrupt early in the second
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     loop {
@@ -546,33 +363,17 @@ fn sigint_mid_epoch_leaves_a_checkpoint_that_resume_finishes() {
         }
     }
     std::thread::sleep(std::time::Duration::from_millis(50));
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(
-        err.contains("interrupted at epoch 1, minibatch") && err.contains("--resume"),
-        "{err}"
-    );
+    assert!(err.contains("interrupted at epoch 1, minibatch") && err.contains("--resume"), "{err}");
     let ck = rbm::modelfile::load_checkpoint(&cut.join("checkpoint.safetensors")).unwrap();
     assert_eq!(ck.trainer.epoch, 1);
-    assert!(
-        ck.trainer.batch_index > 0,
-        "the signal should land mid-epoch"
-    );
+    assert!(ck.trainer.batch_index > 0, "the signal should land mid-epoch");
     assert!(!cut.join("model.safetensors").exists());
-    let out = rbm()
-        .args(["train", "--resume", cut.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = rbm().args(["train", "--resume", cut.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         std::fs::read(whole.join("model.safetensors")).unwrap()
             == std::fs::read(cut.join("model.safetensors")).unwrap()

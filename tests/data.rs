@@ -39,26 +39,14 @@ fn the_shipped_mnist_loads_with_the_tutorials_split_and_known_statistics() {
     for &l in m.train_labels.iter().chain(&m.valid_labels) {
         counts[l as usize] += 1;
     }
-    assert_eq!(
-        counts,
-        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-    );
+    assert_eq!(counts, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
     let mut test_counts = [0usize; 10];
     for &l in &m.test_labels {
         test_counts[l as usize] += 1;
     }
-    assert_eq!(
-        test_counts,
-        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    );
+    assert_eq!(test_counts, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
     // mean pixel of all 60,000 training images: 33.32 / 255 = 0.1307
-    let sum: u64 = m
-        .train
-        .pixels
-        .iter()
-        .chain(&m.valid.pixels)
-        .map(|&p| p as u64)
-        .sum();
+    let sum: u64 = m.train.pixels.iter().chain(&m.valid.pixels).map(|&p| p as u64).sum();
     let mean = sum as f64 / (60_000.0 * 784.0 * 255.0);
     assert!((mean - 0.1307).abs() < 1e-4, "{mean}");
     let v = m.test.slice(0..1).to_f32();
@@ -73,10 +61,7 @@ fn a_wrong_magic_number_is_refused() {
     let p = d.join("x-idx3-ubyte.gz");
     std::fs::write(&p, gz(&b)).unwrap();
     let err = read_idx_images(&p, None).unwrap_err().to_string();
-    assert!(
-        err.contains("x-idx3-ubyte.gz") && err.contains("wrong magic number 0x00000801"),
-        "{err}"
-    );
+    assert!(err.contains("x-idx3-ubyte.gz") && err.contains("wrong magic number 0x00000801"), "{err}");
     let err = read_idx_labels(&p, None).unwrap_err().to_string();
     assert!(err.contains("label") || err.contains("magic"), "{err}");
 }
@@ -89,10 +74,7 @@ fn a_truncated_file_is_refused() {
     let p = d.join("short.gz");
     std::fs::write(&p, gz(&b[..b.len() - 100])).unwrap();
     let err = read_idx_images(&p, None).unwrap_err().to_string();
-    assert!(
-        err.contains("short.gz") && err.contains("truncated"),
-        "{err}"
-    );
+    assert!(err.contains("short.gz") && err.contains("truncated"), "{err}");
     // a gzip stream cut short
     let p = d.join("cut.gz");
     let z = gz(&b);
@@ -100,9 +82,7 @@ fn a_truncated_file_is_refused() {
     let err = read_idx_images(&p, None).unwrap_err().to_string();
     assert!(err.contains("cut.gz") && err.contains("gzip"), "{err}");
     // a header cut short
-    let err = parse_idx_images(Path::new("h"), &b[..10])
-        .unwrap_err()
-        .to_string();
+    let err = parse_idx_images(Path::new("h"), &b[..10]).unwrap_err().to_string();
     assert!(err.contains("truncated"), "{err}");
 }
 
@@ -113,53 +93,27 @@ fn a_checksum_mismatch_is_refused() {
     let p = d.join("img");
     std::fs::write(&p, &b).unwrap();
     assert!(read_idx_images(&p, None).is_ok());
-    let err = read_idx_images(&p, Some(&"0".repeat(64)))
-        .unwrap_err()
-        .to_string();
+    let err = read_idx_images(&p, Some(&"0".repeat(64))).unwrap_err().to_string();
     assert!(err.contains("SHA-256") && err.contains("img"), "{err}");
 }
 
 #[test]
 fn a_missing_directory_or_file_is_named() {
-    let err = load_mnist(Path::new("/nonexistent/mnist"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("/nonexistent/mnist") && err.contains("does not exist"),
-        "{err}"
-    );
+    let err = load_mnist(Path::new("/nonexistent/mnist")).unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/mnist") && err.contains("does not exist"), "{err}");
     let d = tmpdir("empty");
     let err = load_mnist(&d).unwrap_err().to_string();
-    assert!(
-        err.contains("train-images-idx3-ubyte") && err.contains("not found"),
-        "{err}"
-    );
+    assert!(err.contains("train-images-idx3-ubyte") && err.contains("not found"), "{err}");
 }
 
 #[test]
 fn binarisation_modes() {
-    let imgs = Images {
-        n: 1,
-        rows: 1,
-        cols: 4,
-        pixels: vec![0, 127, 128, 255],
-    };
-    assert_eq!(
-        imgs.binarize(Binarize::None, 0).pixels,
-        vec![0, 127, 128, 255]
-    );
-    assert_eq!(
-        imgs.binarize(Binarize::Threshold, 0).pixels,
-        vec![0, 0, 255, 255]
-    );
+    let imgs = Images { n: 1, rows: 1, cols: 4, pixels: vec![0, 127, 128, 255] };
+    assert_eq!(imgs.binarize(Binarize::None, 0).pixels, vec![0, 127, 128, 255]);
+    assert_eq!(imgs.binarize(Binarize::Threshold, 0).pixels, vec![0, 0, 255, 255]);
     // stochastic: pixel value p is 1 with probability p/255; 20,000 draws of
     // p = 51 (0.2) have standard error 0.0028, we allow 5 of them.
-    let big = Images {
-        n: 1,
-        rows: 1,
-        cols: 20_000,
-        pixels: vec![51; 20_000],
-    };
+    let big = Images { n: 1, rows: 1, cols: 20_000, pixels: vec![51; 20_000] };
     let s = big.binarize(Binarize::Stochastic, 3);
     let f = s.pixels.iter().filter(|&&p| p == 255).count() as f64 / 20_000.0;
     assert!((f - 0.2).abs() < 0.014, "{f}");

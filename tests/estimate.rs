@@ -4,8 +4,7 @@ mod common;
 use common::*;
 use rbm::data::{load_mnist, Binarize};
 use rbm::estimate::{
-    ais, ais_schedule, base_log_z, base_rate_vbias, exact_log_z, exact_log_z_over, mean_se,
-    neg_free_energies, raise,
+    ais, ais_schedule, base_log_z, base_rate_vbias, exact_log_z, exact_log_z_over, mean_se, neg_free_energies, raise,
 };
 use rbm::train::{Method, TrainConfig, Trainer};
 use rbm::{Rbm, Stream};
@@ -22,10 +21,7 @@ fn exact_enumeration_over_hidden_equals_over_visible_and_brute_force() {
     let over_v = exact_log_z_over(&rbm, false, 2);
     let brute = log_z_brute(&rbm);
     assert!((over_h - over_v).abs() < 1e-4, "{over_h} vs {over_v}");
-    assert!(
-        (over_h - brute).abs() < 1e-4,
-        "{over_h} vs brute force {brute}"
-    );
+    assert!((over_h - brute).abs() < 1e-4, "{over_h} vs brute force {brute}");
     // and the thread count changes nothing
     assert_eq!(exact_log_z_over(&rbm, true, 1), over_h);
 }
@@ -37,19 +33,9 @@ fn the_base_rate_models_log_z_is_right_in_closed_form() {
     let base = Rbm::from_params(784, 18, vec![0.0; 784 * 18], vec![0.0; 18], vb_a.clone()).unwrap();
     let closed = base_log_z(&vb_a, 18);
     let enumerated = exact_log_z(&base, 2);
-    assert!(
-        (closed - enumerated).abs() < 1e-3,
-        "{closed} vs {enumerated}"
-    );
+    assert!((closed - enumerated).abs() < 1e-3, "{closed} vs {enumerated}");
     // a tiny one against brute force over every (v, h)
-    let tiny = Rbm::from_params(
-        5,
-        3,
-        vec![0.0; 15],
-        vec![0.0; 3],
-        vec![0.3, -1.0, 2.0, 0.0, -0.5],
-    )
-    .unwrap();
+    let tiny = Rbm::from_params(5, 3, vec![0.0; 15], vec![0.0; 3], vec![0.3, -1.0, 2.0, 0.0, -0.5]).unwrap();
     assert!((base_log_z(&tiny.vbias, 3) - log_z_brute(&tiny)).abs() < 1e-9);
 }
 
@@ -81,43 +67,21 @@ fn model(n_hidden: usize, trained: bool, m: &rbm::data::Mnist) -> Rbm {
 fn ais_agrees_with_the_exact_log_z_and_raise_stays_below_the_exact_likelihood() {
     let m = mnist();
     let vb_a = base_rate_vbias(&m.train);
-    let test = m
-        .test
-        .slice(0..300)
-        .binarize(Binarize::Stochastic, 7)
-        .to_f32();
+    let test = m.test.slice(0..300).binarize(Binarize::Stochastic, 7).to_f32();
     for (n_hidden, trained) in [(15, false), (20, true)] {
         let rbm = model(n_hidden, trained, &m);
         let exact = exact_log_z(&rbm, 2);
         // the default schedule: 14,500 temperatures, 100 runs
         let est = ais(&rbm, &vb_a, 100, &ais_schedule(14_500), 11, 2);
-        let what = format!(
-            "784 x {n_hidden} {}",
-            if trained { "trained" } else { "random" }
-        );
-        assert!(
-            (est.log_z - exact).abs() < 0.1,
-            "{what}: AIS {} vs exact {exact}",
-            est.log_z
-        );
-        assert!(
-            est.lo <= exact && exact <= est.hi,
-            "{what}: exact {exact} outside AIS's ±3σ [{}, {}]",
-            est.lo,
-            est.hi
-        );
+        let what = format!("784 x {n_hidden} {}", if trained { "trained" } else { "random" });
+        assert!((est.log_z - exact).abs() < 0.1, "{what}: AIS {} vs exact {exact}", est.log_z);
+        assert!(est.lo <= exact && exact <= est.hi, "{what}: exact {exact} outside AIS's ±3σ [{}, {}]", est.lo, est.hi);
         // RAISE on 300 test images with a shorter schedule: its mean is a
         // stochastic lower bound; allow 3 standard errors of that mean.
         let exact_ll = neg_free_energies(&rbm, &test).iter().sum::<f64>() / 300.0 - exact;
         let (raise_ll, se) = mean_se(&raise(&rbm, &vb_a, &test, &ais_schedule(2000), 12, 2));
-        assert!(
-            raise_ll <= exact_ll + 3.0 * se,
-            "{what}: RAISE {raise_ll} ± {se} above exact {exact_ll}"
-        );
-        assert!(
-            raise_ll > exact_ll - 5.0,
-            "{what}: RAISE {raise_ll} implausibly far below exact {exact_ll}"
-        );
+        assert!(raise_ll <= exact_ll + 3.0 * se, "{what}: RAISE {raise_ll} ± {se} above exact {exact_ll}");
+        assert!(raise_ll > exact_ll - 5.0, "{what}: RAISE {raise_ll} implausibly far below exact {exact_ll}");
     }
 }
 

@@ -14,10 +14,7 @@ fn free_energy_equals_minus_log_sum_over_hidden_states() {
     let fast = rbm.free_energy(&flat);
     for (v, f) in states.iter().zip(fast) {
         let want = free_energy_brute(&rbm, v);
-        assert!(
-            (f as f64 - want).abs() < 1e-5 * want.abs().max(1.0),
-            "F({v:?}) = {f}, brute force {want}"
-        );
+        assert!((f as f64 - want).abs() < 1e-5 * want.abs().max(1.0), "F({v:?}) = {f}, brute force {want}");
     }
 }
 
@@ -33,11 +30,7 @@ fn conditionals_equal_brute_force_marginals() {
         let got = rbm.propup(v).mean;
         for j in 0..3 {
             let want: f64 = hs.iter().zip(&w).map(|(h, w)| h[j] as f64 * w).sum::<f64>() / z;
-            assert!(
-                (got[j] as f64 - want).abs() < 1e-6,
-                "p(h{j}|v={v:?}) = {}, brute force {want}",
-                got[j]
-            );
+            assert!((got[j] as f64 - want).abs() < 1e-6, "p(h{j}|v={v:?}) = {}, brute force {want}", got[j]);
         }
     }
     for h in &hs {
@@ -46,11 +39,7 @@ fn conditionals_equal_brute_force_marginals() {
         let got = rbm.propdown(h).mean;
         for i in 0..4 {
             let want: f64 = vs.iter().zip(&w).map(|(v, w)| v[i] as f64 * w).sum::<f64>() / z;
-            assert!(
-                (got[i] as f64 - want).abs() < 1e-6,
-                "p(v{i}|h={h:?}) = {}, brute force {want}",
-                got[i]
-            );
+            assert!((got[i] as f64 - want).abs() < 1e-6, "p(v{i}|h={h:?}) = {}, brute force {want}", got[i]);
         }
     }
 }
@@ -75,11 +64,7 @@ fn closed_form_gradient_equals_finite_differences() {
     };
     for k in 0..15 {
         let want = fd(&|r: &mut Rbm, d| r.w[k] += d);
-        assert!(
-            (g.w[k] as f64 - want).abs() < 2e-4,
-            "dW[{k}] = {}, finite difference {want}",
-            g.w[k]
-        );
+        assert!((g.w[k] as f64 - want).abs() < 2e-4, "dW[{k}] = {}, finite difference {want}", g.w[k]);
     }
     for j in 0..3 {
         let want = fd(&|r: &mut Rbm, d| r.hbias[j] += d);
@@ -105,20 +90,13 @@ fn gibbs_vhv_samples_the_exact_distribution() {
     let v = engine.chain_visible();
     let mut counts = [0f64; 16];
     for row in v.chunks(4) {
-        let s: usize = row
-            .iter()
-            .enumerate()
-            .map(|(j, &x)| (x as usize) << j)
-            .sum();
+        let s: usize = row.iter().enumerate().map(|(j, &x)| (x as usize) << j).sum();
         counts[s] += 1.0;
     }
     for (s, p) in p_visible(&rbm).iter().enumerate() {
         let f = counts[s] / n as f64;
         let se = (p * (1.0 - p) / n as f64).sqrt();
-        assert!(
-            (f - p).abs() < 5.0 * se + 1e-4,
-            "state {s}: frequency {f}, exact {p}"
-        );
+        assert!((f - p).abs() < 5.0 * se + 1e-4, "state {s}: frequency {f}, exact {p}");
     }
 }
 
@@ -138,11 +116,7 @@ fn model_level_gibbs_steps_sample_the_conditionals() {
     let (v1, h1) = rbm.gibbs_hvh(&h.sample, &mut rng);
     assert_eq!(v1.sample.len(), 80_000);
     assert_eq!(h1.sample.len(), 60_000);
-    assert!(v1
-        .sample
-        .iter()
-        .chain(&h1.sample)
-        .all(|&x| x == 0.0 || x == 1.0));
+    assert!(v1.sample.iter().chain(&h1.sample).all(|&x| x == 0.0 || x == 1.0));
 }
 
 #[test]
@@ -154,12 +128,7 @@ fn large_preactivations_give_finite_free_energies_and_gradients() {
     let f = rbm.free_energy(&v);
     assert!(f.iter().all(|x| x.is_finite()), "{f:?}");
     let g = rbm.free_energy_gradient(&v[..3], &v[3..]);
-    assert!(g
-        .w
-        .iter()
-        .chain(&g.hbias)
-        .chain(&g.vbias)
-        .all(|x| x.is_finite()));
+    assert!(g.w.iter().chain(&g.hbias).chain(&g.vbias).all(|x| x.is_finite()));
     let l = rbm.propdown(&[1.0, 1.0]);
     assert!(l.mean.iter().all(|x| x.is_finite()));
     assert!(log_sum_exp(&[f[0] as f64, 1e300]).is_finite());

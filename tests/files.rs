@@ -22,57 +22,30 @@ fn a_model_file_round_trips_with_its_metadata() {
     let rbm = random_rbm(7, 5, 2.0, 1);
     let d = tmpdir("roundtrip");
     let p = d.join("m.safetensors");
-    save_model(
-        &p,
-        &rbm,
-        HashMap::from([("seed".to_string(), "5".to_string())]),
-    )
-    .unwrap();
+    save_model(&p, &rbm, HashMap::from([("seed".to_string(), "5".to_string())])).unwrap();
     let (back, meta) = rbm::modelfile::load_model(&p).unwrap();
     assert_eq!(back, rbm);
     assert_eq!(meta["seed"], "5");
     assert_eq!(meta["format_version"], "1");
-    assert_eq!(
-        (meta["n_visible"].as_str(), meta["n_hidden"].as_str()),
-        ("7", "5")
-    );
+    assert_eq!((meta["n_visible"].as_str(), meta["n_hidden"].as_str()), ("7", "5"));
     // the same model gives the same bytes
     let q = d.join("n.safetensors");
-    save_model(
-        &q,
-        &rbm,
-        HashMap::from([("seed".to_string(), "5".to_string())]),
-    )
-    .unwrap();
+    save_model(&q, &rbm, HashMap::from([("seed".to_string(), "5".to_string())])).unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(&q).unwrap());
     // no temporary file is left behind
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2);
 }
 
 fn patterns_data() -> rbm::data::Images {
-    let rows: Vec<Vec<f32>> = (0..60)
-        .map(|i| {
-            (0..9)
-                .map(|j| ((i * 7 + j * 3) % 5 == 0) as u8 as f32)
-                .collect()
-        })
-        .collect();
+    let rows: Vec<Vec<f32>> =
+        (0..60).map(|i| (0..9).map(|j| ((i * 7 + j * 3) % 5 == 0) as u8 as f32).collect()).collect();
     images_of(&rows)
 }
 
 #[test]
 fn resuming_from_a_checkpoint_mid_epoch_is_bit_identical() {
     for method in [Method::Pcd, Method::Cd] {
-        let cfg = TrainConfig {
-            method,
-            k: 3,
-            lr: 0.1,
-            batch_size: 4,
-            epochs: 3,
-            n_hidden: 6,
-            seed: 8,
-            train_size: 60,
-        };
+        let cfg = TrainConfig { method, k: 3, lr: 0.1, batch_size: 4, epochs: 3, n_hidden: 6, seed: 8, train_size: 60 };
         let data = patterns_data();
         let rbm = rbm::Rbm::new(9, 6, &mut Stream::new(8, 0)).unwrap();
         let mut whole = Trainer::new(&rbm, cfg.clone()).unwrap();
@@ -144,10 +117,7 @@ fn fuzz_the_idx_and_model_readers_with_mutated_inputs() {
     // 30,000 mutated IDX image files, 30,000 label files, 30,000 model files
     // (RBM_FUZZ_ITERS sets another count, for longer runs): each must parse or
     // be refused, never panic.
-    let iters: usize = std::env::var("RBM_FUZZ_ITERS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30_000);
+    let iters: usize = std::env::var("RBM_FUZZ_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(30_000);
     let mut imgs = vec![0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5];
     imgs.extend((0..60).map(|i| i as u8));
     let mut labs = vec![0, 0, 8, 1, 0, 0, 0, 5];
@@ -155,12 +125,7 @@ fn fuzz_the_idx_and_model_readers_with_mutated_inputs() {
     let rbm = random_rbm(6, 4, 1.0, 2);
     let d = tmpdir("fuzz");
     let p = d.join("m.safetensors");
-    save_model(
-        &p,
-        &rbm,
-        HashMap::from([("config".to_string(), "{}".to_string())]),
-    )
-    .unwrap();
+    save_model(&p, &rbm, HashMap::from([("config".to_string(), "{}".to_string())])).unwrap();
     let model = std::fs::read(&p).unwrap();
     assert!(parse_idx_images(Path::new("x"), &imgs).is_ok());
     assert!(parse_idx_labels(Path::new("x"), &labs).is_ok());
@@ -172,12 +137,7 @@ fn fuzz_the_idx_and_model_readers_with_mutated_inputs() {
         let _ = parse_idx_labels(Path::new("x"), &mutate(&labs, &mut rng));
         if let Ok((r, _)) = parse_model(Path::new("x"), &mutate(&model, &mut rng)) {
             ok_m += 1;
-            assert!(r
-                .w
-                .iter()
-                .chain(&r.hbias)
-                .chain(&r.vbias)
-                .all(|x| x.is_finite()));
+            assert!(r.w.iter().chain(&r.hbias).chain(&r.vbias).all(|x| x.is_finite()));
             assert_eq!(r.w.len(), r.n_visible * r.n_hidden);
         }
     }

@@ -14,16 +14,7 @@ fn config(
     n_hidden: usize,
     train_size: usize,
 ) -> TrainConfig {
-    TrainConfig {
-        method,
-        k,
-        lr,
-        batch_size: batch,
-        epochs,
-        n_hidden,
-        seed: 77,
-        train_size,
-    }
+    TrainConfig { method, k, lr, batch_size: batch, epochs, n_hidden, seed: 77, train_size }
 }
 
 /// Six 6-pixel patterns, two bars and their mixtures.
@@ -55,11 +46,7 @@ fn one_update_is_sgd_on_the_closed_form_gradient_at_its_chain_end() {
         let check = |name: &str, before: &[f32], grad: &[f32], after: &[f32]| {
             for i in 0..before.len() {
                 let want = before[i] - lr * grad[i];
-                assert!(
-                    (after[i] - want).abs() < 1e-5,
-                    "{method:?} {name}[{i}]: {} vs {want}",
-                    after[i]
-                );
+                assert!((after[i] - want).abs() < 1e-5, "{method:?} {name}[{i}]: {} vs {want}", after[i]);
             }
         };
         check("W", &rbm.w, &g.w, &after.w);
@@ -77,16 +64,9 @@ fn cd_with_large_k_approaches_the_exact_log_likelihood_gradient() {
     // 24,000 values in [0, 1], standard error <= 0.5 / sqrt(24000) = 0.0032;
     // we allow 0.02 (over 6 standard errors) plus CD-50's own bias, tiny here.
     let rbm = random_rbm(6, 4, 0.5, 12);
-    let rows: Vec<Vec<f32>> = patterns()
-        .into_iter()
-        .flat_map(|p| std::iter::repeat(p).take(4000))
-        .collect();
+    let rows: Vec<Vec<f32>> = patterns().into_iter().flat_map(|p| std::iter::repeat(p).take(4000)).collect();
     let data = images_of(&rows);
-    let mut t = Trainer::new(
-        &rbm,
-        config(Method::Cd, 50, 1.0, rows.len(), 1, 4, rows.len()),
-    )
-    .unwrap();
+    let mut t = Trainer::new(&rbm, config(Method::Cd, 50, 1.0, rows.len(), 1, 4, rows.len())).unwrap();
     t.run(&data, 1, 2).unwrap();
     let after = t.rbm();
     let exact = exact_ll_grad_w(&rbm, &patterns());
@@ -95,10 +75,7 @@ fn cd_with_large_k_approaches_the_exact_log_likelihood_gradient() {
         let step = (after.w[k] - rbm.w[k]) as f64;
         worst = worst.max((step - exact[k]).abs());
     }
-    assert!(
-        worst < 0.02,
-        "largest gap between the CD-50 step and the exact gradient: {worst}"
-    );
+    assert!(worst < 0.02, "largest gap between the CD-50 step and the exact gradient: {worst}");
     // and the update is not trivially zero
     assert!(exact.iter().any(|g| g.abs() > 0.05));
 }
@@ -115,10 +92,7 @@ fn training_raises_the_exact_log_likelihood() {
             t.run(&data, 1000, 2).unwrap();
         }
         let after = mean_log_likelihood(&t.rbm(), &patterns());
-        assert!(
-            after > before + 0.5,
-            "{method:?}: log-likelihood {before} -> {after}"
-        );
+        assert!(after > before + 0.5, "{method:?}: log-likelihood {before} -> {after}");
     }
 }
 
@@ -138,11 +112,7 @@ fn pseudo_likelihood_cost_equals_its_definition() {
         n: 6,
         rows: 1,
         cols: 6,
-        pixels: rows
-            .iter()
-            .flatten()
-            .map(|&x: &f64| (x * 255.0).round() as u8)
-            .collect(),
+        pixels: rows.iter().flatten().map(|&x: &f64| (x * 255.0).round() as u8).collect(),
     };
     let rbm0 = random_rbm(6, 5, 1.0, 13);
     let mut t = Trainer::new(&rbm0, config(Method::Pcd, 2, 0.1, 2, 1, 5, 6)).unwrap();
@@ -151,21 +121,14 @@ fn pseudo_likelihood_cost_equals_its_definition() {
         t.run(&data, 1, 2).unwrap();
         let mut want = 0f64;
         for r in 0..2 {
-            let x: Vec<f32> = data
-                .image(2 * u + r)
-                .iter()
-                .map(|&p| if p >= 128 { 1.0 } else { 0.0 })
-                .collect();
+            let x: Vec<f32> = data.image(2 * u + r).iter().map(|&p| if p >= 128 { 1.0 } else { 0.0 }).collect();
             let mut flipped = x.clone();
             flipped[u] = 1.0 - flipped[u];
             let delta = free_energy_f64(&params, &flipped) - free_energy_f64(&params, &x);
             want += 6.0 * -(1.0 + (-delta).exp()).ln() / 2.0;
         }
         let got = t.epoch_costs[u];
-        assert!(
-            (got - want).abs() < 1e-4 * want.abs().max(1.0),
-            "update {u}: {got} vs {want}"
-        );
+        assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "update {u}: {got} vs {want}");
         params = t.rbm();
     }
 }
@@ -173,15 +136,8 @@ fn pseudo_likelihood_cost_equals_its_definition() {
 #[test]
 fn reconstruction_cost_is_finite_and_negative() {
     let data = images_of(&patterns());
-    let mut t = Trainer::new(
-        &random_rbm(6, 5, 1.0, 14),
-        config(Method::Cd, 1, 0.1, 3, 1, 5, 6),
-    )
-    .unwrap();
-    let cost = t
-        .run(&data, 10, 1)
-        .unwrap()
-        .expect("epoch of two batches done");
+    let mut t = Trainer::new(&random_rbm(6, 5, 1.0, 14), config(Method::Cd, 1, 0.1, 3, 1, 5, 6)).unwrap();
+    let cost = t.run(&data, 10, 1).unwrap().expect("epoch of two batches done");
     assert!(cost.is_finite() && cost < 0.0, "{cost}");
 }
 
@@ -216,10 +172,7 @@ fn parameters_do_not_depend_on_the_thread_count() {
         let one = train_params(1, method, 21);
         let two = train_params(2, method, 21);
         let four = train_params(4, method, 21);
-        assert_eq!(
-            one.w, two.w,
-            "{method:?}: W differs between 1 and 2 threads"
-        );
+        assert_eq!(one.w, two.w, "{method:?}: W differs between 1 and 2 threads");
         assert_eq!(one, two);
         assert_eq!(one, four);
     }
@@ -239,12 +192,7 @@ fn large_preactivations_give_finite_costs_and_updates() {
         let cost = t.run(&data, 10, 2).unwrap().unwrap();
         assert!(cost.is_finite(), "{method:?}: {cost}");
         let r = t.rbm();
-        assert!(r
-            .w
-            .iter()
-            .chain(&r.hbias)
-            .chain(&r.vbias)
-            .all(|x| x.is_finite()));
+        assert!(r.w.iter().chain(&r.hbias).chain(&r.vbias).all(|x| x.is_finite()));
     }
 }
 
@@ -257,65 +205,20 @@ fn divergence_is_reported_with_epoch_and_minibatch() {
     rbm.w.iter_mut().for_each(|w| *w = 3e38);
     let mut t = Trainer::new(&rbm, config(Method::Pcd, 1, 0.1, 3, 1, 4, 60)).unwrap();
     let err = t.run(&data, 20, 2).unwrap_err().to_string();
-    assert!(
-        err.contains("diverged at epoch 0, minibatch") && err.contains("--lr"),
-        "{err}"
-    );
+    assert!(err.contains("diverged at epoch 0, minibatch") && err.contains("--lr"), "{err}");
 }
 
 #[test]
 fn bad_configurations_name_the_flag() {
     let base = TrainConfig::default();
     let cases: Vec<(TrainConfig, &str)> = vec![
-        (
-            TrainConfig {
-                batch_size: 0,
-                ..base.clone()
-            },
-            "--batch-size",
-        ),
-        (
-            TrainConfig {
-                k: 0,
-                ..base.clone()
-            },
-            "-k",
-        ),
-        (
-            TrainConfig {
-                lr: 0.0,
-                ..base.clone()
-            },
-            "--lr",
-        ),
-        (
-            TrainConfig {
-                lr: f32::NAN,
-                ..base.clone()
-            },
-            "--lr",
-        ),
-        (
-            TrainConfig {
-                train_size: 0,
-                ..base.clone()
-            },
-            "--train-size",
-        ),
-        (
-            TrainConfig {
-                train_size: 50_001,
-                ..base.clone()
-            },
-            "--train-size",
-        ),
-        (
-            TrainConfig {
-                n_hidden: 0,
-                ..base.clone()
-            },
-            "--hidden",
-        ),
+        (TrainConfig { batch_size: 0, ..base.clone() }, "--batch-size"),
+        (TrainConfig { k: 0, ..base.clone() }, "-k"),
+        (TrainConfig { lr: 0.0, ..base.clone() }, "--lr"),
+        (TrainConfig { lr: f32::NAN, ..base.clone() }, "--lr"),
+        (TrainConfig { train_size: 0, ..base.clone() }, "--train-size"),
+        (TrainConfig { train_size: 50_001, ..base.clone() }, "--train-size"),
+        (TrainConfig { n_hidden: 0, ..base.clone() }, "--hidden"),
     ];
     for (cfg, flag) in cases {
         let err = cfg.check(50_000).unwrap_err().to_string();

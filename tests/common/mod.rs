@@ -7,29 +7,20 @@ use rbm::{Rbm, Stream};
 
 /// All 2^n binary vectors of length n, `[2^n, n]` (bit j of the index is unit j).
 pub fn all_states(n: usize) -> Vec<Vec<f32>> {
-    (0..1usize << n)
-        .map(|s| (0..n).map(|j| ((s >> j) & 1) as f32).collect())
-        .collect()
+    (0..1usize << n).map(|s| (0..n).map(|j| ((s >> j) & 1) as f32).collect()).collect()
 }
 
 /// A small RBM with weights and biases uniform in ±scale.
 pub fn random_rbm(nv: usize, nh: usize, scale: f64, seed: u64) -> Rbm {
     let mut rng = Stream::new(seed, 9);
-    let mut draw = |n: usize| {
-        (0..n)
-            .map(|_| ((2.0 * rng.uniform() - 1.0) * scale) as f32)
-            .collect::<Vec<_>>()
-    };
+    let mut draw = |n: usize| (0..n).map(|_| ((2.0 * rng.uniform() - 1.0) * scale) as f32).collect::<Vec<_>>();
     let (w, hb, vb) = (draw(nv * nh), draw(nh), draw(nv));
     Rbm::from_params(nv, nh, w, hb, vb).unwrap()
 }
 
 /// F(v) = -log Σ_h exp(-E(v, h)) by enumerating h.
 pub fn free_energy_brute(rbm: &Rbm, v: &[f32]) -> f64 {
-    let terms: Vec<f64> = all_states(rbm.n_hidden)
-        .iter()
-        .map(|h| -rbm.energy(v, h))
-        .collect();
+    let terms: Vec<f64> = all_states(rbm.n_hidden).iter().map(|h| -rbm.energy(v, h)).collect();
     -log_sum_exp(&terms)
 }
 
@@ -52,29 +43,20 @@ pub fn free_energy_f64(rbm: &Rbm, v: &[f32]) -> f64 {
 
 /// log Z = log Σ_v exp(-F(v)), enumerating v.
 pub fn log_z_brute(rbm: &Rbm) -> f64 {
-    let terms: Vec<f64> = all_states(rbm.n_visible)
-        .iter()
-        .map(|v| -free_energy_f64(rbm, v))
-        .collect();
+    let terms: Vec<f64> = all_states(rbm.n_visible).iter().map(|v| -free_energy_f64(rbm, v)).collect();
     log_sum_exp(&terms)
 }
 
 /// Exact p(v) for every visible state (in `all_states` order).
 pub fn p_visible(rbm: &Rbm) -> Vec<f64> {
     let lz = log_z_brute(rbm);
-    all_states(rbm.n_visible)
-        .iter()
-        .map(|v| (-free_energy_f64(rbm, v) - lz).exp())
-        .collect()
+    all_states(rbm.n_visible).iter().map(|v| (-free_energy_f64(rbm, v) - lz).exp()).collect()
 }
 
 /// Mean exact log-likelihood of binary rows `data` (`[n, nv]`).
 pub fn mean_log_likelihood(rbm: &Rbm, data: &[Vec<f32>]) -> f64 {
     let lz = log_z_brute(rbm);
-    data.iter()
-        .map(|v| -free_energy_f64(rbm, v) - lz)
-        .sum::<f64>()
-        / data.len() as f64
+    data.iter().map(|v| -free_energy_f64(rbm, v) - lz).sum::<f64>() / data.len() as f64
 }
 
 /// The exact gradient of the mean log-likelihood of `data` with respect to W,
@@ -116,10 +98,6 @@ pub fn images_of(rows: &[Vec<f32>]) -> Images {
         n: rows.len(),
         rows: 1,
         cols: nv,
-        pixels: rows
-            .iter()
-            .flatten()
-            .map(|&x| (x * 255.0).round() as u8)
-            .collect(),
+        pixels: rows.iter().flatten().map(|&x| (x * 255.0).round() as u8).collect(),
     }
 }
