@@ -379,3 +379,43 @@ fn sigint_mid_epoch_leaves_a_checkpoint_that_resume_finishes() {
             == std::fs::read(cut.join("model.safetensors")).unwrap()
     );
 }
+
+#[test]
+fn python_opens_the_model_file_and_the_features() {
+    // Runs where Python has safetensors and numpy (.ci/run installs them and
+    // sets RBM_PYTHON_TESTS=1, which makes their absence a failure).
+    let have = Command::new("python3").args(["-c", "import safetensors, numpy"]).status().is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var("RBM_PYTHON_TESTS").is_err(),
+            "RBM_PYTHON_TESTS is set but python3 lacks safetensors/numpy"
+        );
+        eprintln!("skipped: python3 with safetensors and numpy not found");
+        return;
+    }
+    let run = small_run();
+    let model = run.join("model.safetensors");
+    let npy = tmpdir("py").join("f.npy");
+    let out = rbm()
+        .args(["features", "--model", model.to_str().unwrap(), "--split", "test", "--out", npy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let script = format!(
+        "from safetensors.numpy import load_file\nfrom safetensors import safe_open\nimport numpy as np\n\
+         m = load_file({model:?})\nf = np.load({npy:?})\n\
+         meta = safe_open({model:?}, 'np').metadata()\n\
+         print(m['W'].shape, m['hbias'].shape, m['vbias'].shape, m['W'].dtype, f.shape, f.dtype, meta['format_version'], meta['epochs_done'])\n\
+         print(repr(float(m['W'][3, 5])), repr(float(f[7, 2])))"
+    );
+    let out = Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), "(784, 16) (16,) (784,) float32 (10000, 16) float32 1 1");
+    let (rbm, _) = rbm::modelfile::load_model(&model).unwrap();
+    let data = rbm::data::load_mnist(&shipped()).unwrap();
+    let f = rbm.propup(&data.test.slice(7..8).to_f32()).mean;
+    let got: Vec<f64> = lines.next().unwrap().split(' ').map(|x| x.parse().unwrap()).collect();
+    assert_eq!(got, vec![rbm.w[3 * 16 + 5] as f64, f[2] as f64], "Python reads other values");
+}
