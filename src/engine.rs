@@ -39,16 +39,19 @@ pub fn split(n: usize, parts: usize, p: usize) -> Range<usize> {
     (n * p / parts)..(n * (p + 1) / parts)
 }
 
-/// A barrier that spins (then yields) instead of sleeping.
+/// A barrier that spins (then yields) instead of sleeping. If a thread of
+/// the team panics, the barrier is poisoned and the others panic too, rather
+/// than wait forever.
 pub struct SpinBarrier {
     n: usize,
     count: AtomicUsize,
     generation: AtomicUsize,
+    poisoned: std::sync::atomic::AtomicBool,
 }
 
 impl SpinBarrier {
     pub fn new(n: usize) -> Self {
-        SpinBarrier { n, count: AtomicUsize::new(0), generation: AtomicUsize::new(0) }
+        SpinBarrier { n, count: AtomicUsize::new(0), generation: AtomicUsize::new(0), poisoned: Default::default() }
     }
 
     pub fn wait(&self) {
@@ -62,6 +65,9 @@ impl SpinBarrier {
         } else {
             let mut spins = 0u32;
             while self.generation.load(Ordering::Acquire) == gen {
+                if self.poisoned.load(Ordering::Relaxed) {
+                    panic!("another thread of the team panicked");
+                }
                 if spins < 20_000 {
                     spins += 1;
                     std::hint::spin_loop();
@@ -96,12 +102,19 @@ impl Ctx<'_> {
 pub fn run_team<F: Fn(&Ctx) + Sync>(n_threads: usize, f: F) {
     let n = n_threads.clamp(1, N_PARTS);
     let barrier = SpinBarrier::new(n);
+    let run = |tid: usize| {
+        let ctx = Ctx { tid, n_threads: n, barrier: &barrier };
+        if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&ctx))) {
+            barrier.poisoned.store(true, Ordering::Relaxed);
+            std::panic::resume_unwind(e);
+        }
+    };
     std::thread::scope(|s| {
         for tid in 1..n {
-            let (f, barrier) = (&f, &barrier);
-            s.spawn(move || f(&Ctx { tid, n_threads: n, barrier }));
+            let run = &run;
+            s.spawn(move || run(tid));
         }
-        f(&Ctx { tid: 0, n_threads: n, barrier: &barrier });
+        run(0);
     });
 }
 
@@ -357,7 +370,13 @@ impl Engine {
             for j0 in (0..m).step_by(T) {
                 let nj = T.min(m - j0);
                 for (i, t) in tile.iter_mut().enumerate().take(ni) {
-                    t[..nj].copy_from_slice(&dw[(i0 + i) * m + j0..(i0 + i) * m + j0 + nj]);
+                    let src = &dw[(i0 + i) * m + j0..(i0 + i) * m + j0 + nj];
+                    if nj == T {
+                        // a fixed-size copy: two vector moves, not a call to memmove
+                        *t = src.try_into().unwrap();
+                    } else {
+                        t[..nj].copy_from_slice(src);
+                    }
                 }
                 for j in 0..nj {
                     let out = &mut wt[(j0 + j) * *ldwt + i0..(j0 + j) * *ldwt + i0 + ni];
@@ -390,8 +409,12 @@ impl Engine {
                 self.vbias.get(0..nv),
             )
         };
-        pre.copy_from_slice(unsafe { self.partial.get(r.clone()) });
-        for p in 1..N_PARTS {
+        // pre = partial_0 + partial_1 (+ further parts), in part order
+        let (p0, p1) = unsafe { (self.partial.get(r.clone()), self.partial.get(b * nv + r.start..b * nv + r.end)) };
+        for ((a, &x), &y) in pre.iter_mut().zip(p0).zip(p1) {
+            *a = x + y;
+        }
+        for p in 2..N_PARTS {
             let other = unsafe { self.partial.get(p * b * nv + r.start..p * b * nv + r.end) };
             for (a, &o) in pre.iter_mut().zip(other) {
                 *a += o;
@@ -576,5 +599,40 @@ impl Engine {
             p.hid_rng = h.clone();
             p.vis_rng = v.clone();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic]
+    fn a_panic_in_one_thread_poisons_the_barrier_instead_of_hanging_the_others() {
+        run_team(2, |ctx| {
+            if ctx.tid == 1 {
+                panic!("deliberate");
+            }
+            ctx.sync();
+            ctx.sync();
+        });
+    }
+
+    #[test]
+    fn parts_cover_the_range_whatever_the_thread_count() {
+        for n in [0, 1, 5, 500] {
+            let total: usize = (0..N_PARTS).map(|p| split(n, N_PARTS, p).len()).sum();
+            assert_eq!(total, n);
+        }
+        let owned = |threads: usize| -> Vec<usize> {
+            let seen = Mutex::new(Vec::new());
+            run_team(threads, |ctx| seen.lock().unwrap().extend(ctx.parts()));
+            let mut v = seen.into_inner().unwrap();
+            v.sort();
+            v
+        };
+        assert_eq!(owned(1), (0..N_PARTS).collect::<Vec<_>>());
+        assert_eq!(owned(2), owned(1));
+        assert_eq!(owned(7), owned(1));
     }
 }

@@ -171,6 +171,9 @@ pub fn log_sum_exp(xs: &[f64]) -> f64 {
 /// Shapes: `pre`, `mean`, `sample`, `u` are `[rows, width]`; `bias` is `[width]`.
 pub fn bias_sigmoid_sample(pre: &mut [f32], bias: &[f32], mean: &mut [f32], sample: &mut [f32], u: &[f32]) {
     let w = bias.len();
+    if w == 0 {
+        return;
+    }
     for (((p, m), s), u) in
         pre.chunks_exact_mut(w).zip(mean.chunks_exact_mut(w)).zip(sample.chunks_exact_mut(w)).zip(u.chunks_exact(w))
     {
@@ -187,6 +190,9 @@ pub fn bias_sigmoid_sample(pre: &mut [f32], bias: &[f32], mean: &mut [f32], samp
 /// `pre += bias`, `mean = sigm(pre)`, with no draw. Shapes as [`bias_sigmoid_sample`].
 pub fn bias_sigmoid(pre: &mut [f32], bias: &[f32], mean: &mut [f32]) {
     let w = bias.len();
+    if w == 0 {
+        return;
+    }
     for (p, m) in pre.chunks_exact_mut(w).zip(mean.chunks_exact_mut(w)) {
         for j in 0..w {
             let a = p[j] + bias[j];
@@ -410,6 +416,13 @@ pub fn sparse_gemm(
 ) {
     assert!(ldw >= pad64(n) && dst.len() == m * n && x.len() == m * k);
     assert!(k == 0 || w.len() >= (k - 1) * ldw + pad64(n));
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        dst.fill(0.0);
+        return;
+    }
     idx.resize(k + 1, 0);
     val.resize(k + 1, 0.0);
     for (out, row) in dst.chunks_exact_mut(n).zip(x.chunks_exact(k)) {

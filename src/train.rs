@@ -338,7 +338,7 @@ impl Trainer {
             // c += lr/b Σ_rows y, summed row by row (vectorises along j).
             let sum = &mut part.hb_eff;
             sum.iter_mut().for_each(|s| *s = 0.0);
-            for row in part.h_mean.chunks_exact(m) {
+            for row in part.h_mean.chunks_exact(m.max(1)) {
                 for (s, &y) in sum.iter_mut().zip(row) {
                     *s += y;
                 }

@@ -226,3 +226,28 @@ fn bad_configurations_name_the_flag() {
     }
     assert!(base.check(50_000).is_ok());
 }
+
+#[test]
+fn a_part_with_no_hidden_units_or_no_rows_does_not_hang_or_panic() {
+    // Regression: with 1 hidden unit (or a batch of 1) one of the two parts is
+    // empty; that once panicked in one thread and left the other spinning.
+    let data = images_of(&patterns());
+    for (n_hidden, batch) in [(1, 3), (4, 1), (1, 1)] {
+        for method in [Method::Pcd, Method::Cd] {
+            let rbm = random_rbm(6, n_hidden, 1.0, 17);
+            let mut t = Trainer::new(&rbm, config(method, 2, 0.1, batch, 2, n_hidden, 6)).unwrap();
+            while !t.done() {
+                t.run(&data, 4, 2).unwrap();
+            }
+            let one = t.rbm();
+            let mut t1 = Trainer::new(&rbm, config(method, 2, 0.1, batch, 2, n_hidden, 6)).unwrap();
+            while !t1.done() {
+                t1.run(&data, 4, 1).unwrap();
+            }
+            assert_eq!(one, t1.rbm(), "{method:?}, {n_hidden} hidden, batch {batch}");
+        }
+    }
+    let mut engine = rbm::engine::Engine::new(&random_rbm(6, 1, 1.0, 18), 1, 3, 0);
+    engine.set_chain_visible(&[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
+    engine.gibbs_vhv(5, 2);
+}
