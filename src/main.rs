@@ -491,13 +491,11 @@ fn write_report(out: &Path, cfg: &TrainConfig, history: &[EpochRecord], has_samp
         Method::Cd => "reconstruction log-probability",
     };
     write_atomic(&out.join("learning_curve.svg"), rbm::images::learning_curve_svg(history, cost_name).as_bytes())?;
-    let config: Vec<(String, String)> = serde_json::to_value(cfg)
-        .expect("config serialises")
-        .as_object()
-        .expect("an object")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.to_string().trim_matches('"').to_string()))
-        .collect();
+    // through the JSON text, so that f32 fields print as written (0.1, not 0.10000000149011612)
+    let json: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&serde_json::to_string(cfg).expect("config serialises")).expect("config parses");
+    let config: Vec<(String, String)> =
+        json.iter().map(|(k, v)| (k.clone(), v.to_string().trim_matches('"').to_string())).collect();
     let title =
         format!("RBM run: {} hidden units, {}-{}", cfg.n_hidden, format!("{:?}", cfg.method).to_uppercase(), cfg.k);
     write_atomic(&out.join("index.html"), rbm::images::index_html(&title, &config, history, has_samples).as_bytes())?;
