@@ -33,6 +33,11 @@ pub enum Binarize {
 }
 
 impl Images {
+    /// An empty set with the same image size.
+    fn clone_header(&self) -> Images {
+        Images { n: 0, rows: self.rows, cols: self.cols, pixels: Vec::new() }
+    }
+
     /// Pixels per image.
     pub fn dim(&self) -> usize {
         self.rows * self.cols
@@ -127,11 +132,19 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf> {
 /// SHA-256 of each file's decompressed bytes.
 pub fn load_mnist(dir: &Path) -> Result<Mnist> {
     let paths: Vec<PathBuf> = MNIST_FILES.iter().map(|(n, _)| find(dir, n)).collect::<Result<_>>()?;
-    let bytes: Vec<Vec<u8>> = paths.iter().map(|p| read_maybe_gz(p)).collect::<Result<_>>()?;
-    let train_all = parse_idx_images(&paths[0], &bytes[0])?;
-    let train_lab = parse_idx_labels(&paths[1], &bytes[1])?;
-    let test = parse_idx_images(&paths[2], &bytes[2])?;
-    let test_labels = parse_idx_labels(&paths[3], &bytes[3])?;
+    // Each file is read, hashed and parsed before the next is read, so that only
+    // one decompressed file is in memory beside the parsed data; the hashes are
+    // compared last, after the checks that say more precisely what is wrong.
+    let mut digests = Vec::new();
+    let mut read = |i: usize| -> Result<Vec<u8>> {
+        let bytes = read_maybe_gz(&paths[i])?;
+        digests.push(sha256_hex(&bytes));
+        Ok(bytes)
+    };
+    let mut train_all = parse_idx_images(&paths[0], &read(0)?)?;
+    let mut train_lab = parse_idx_labels(&paths[1], &read(1)?)?;
+    let test = parse_idx_images(&paths[2], &read(2)?)?;
+    let test_labels = parse_idx_labels(&paths[3], &read(3)?)?;
     for (imgs, p) in [(&train_all, &paths[0]), (&test, &paths[2])] {
         if (imgs.rows, imgs.cols) != (28, 28) {
             return Err(RbmError::data(p, format!("images are {}x{}, MNIST's are 28x28", imgs.rows, imgs.cols)));
@@ -142,20 +155,17 @@ pub fn load_mnist(dir: &Path) -> Result<Mnist> {
             return Err(RbmError::data(p, format!("{} labels for {} images", labs.len(), imgs.n)));
         }
     }
-    for ((p, b), (_, sha)) in paths.iter().zip(&bytes).zip(MNIST_FILES) {
-        check_sha(p, b, Some(sha))?;
+    for ((p, got), (_, want)) in paths.iter().zip(&digests).zip(MNIST_FILES) {
+        check_digest(p, got, want)?;
     }
     if train_all.n != 60_000 || test.n != 10_000 {
         return Err(RbmError::data(dir, format!("expected 60000 + 10000 images, found {} + {}", train_all.n, test.n)));
     }
-    Ok(Mnist {
-        train: train_all.slice(0..50_000),
-        valid: train_all.slice(50_000..60_000),
-        test,
-        train_labels: train_lab[..50_000].to_vec(),
-        valid_labels: train_lab[50_000..].to_vec(),
-        test_labels,
-    })
+    // the split, without copying: valid takes the tail of the training file
+    let valid = Images { n: 10_000, pixels: train_all.pixels.split_off(50_000 * 784), ..train_all.clone_header() };
+    train_all.n = 50_000;
+    let valid_labels = train_lab.split_off(50_000);
+    Ok(Mnist { train: train_all, valid, test, train_labels: train_lab, valid_labels, test_labels })
 }
 
 /// Reads a whole file, gunzipping it when it starts with the gzip magic bytes.
@@ -172,17 +182,25 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-fn check_sha(path: &Path, bytes: &[u8], expected: Option<&str>) -> Result<()> {
-    if let Some(want) = expected {
-        let got: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
-        if got != want {
-            return Err(RbmError::data(
-                path,
-                format!("SHA-256 of the decompressed content is {got}, expected {want}: the file is corrupt or not the standard MNIST file"),
-            ));
-        }
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn check_digest(path: &Path, got: &str, want: &str) -> Result<()> {
+    if got != want {
+        return Err(RbmError::data(
+            path,
+            format!("SHA-256 of the decompressed content is {got}, expected {want}: the file is corrupt or not the standard MNIST file"),
+        ));
     }
     Ok(())
+}
+
+fn check_sha(path: &Path, bytes: &[u8], expected: Option<&str>) -> Result<()> {
+    match expected {
+        Some(want) => check_digest(path, &sha256_hex(bytes), want),
+        None => Ok(()),
+    }
 }
 
 fn be_u32(b: &[u8], at: usize) -> u32 {
