@@ -190,9 +190,9 @@ pub struct Part {
     pub hid_rng: Stream,
     /// draws for the visible units of this part's batch rows
     pub vis_rng: Stream,
-    /// `[n_visible]` scratch: an effective visible bias (annealing)
+    /// `[n_visible]` scratch: an effective visible bias (annealing) or column sums (gradient)
     pub vb_eff: Vec<f32>,
-    /// `[m]` scratch: an effective hidden bias (annealing)
+    /// `[m]` scratch: an effective hidden bias (annealing) or column sums (gradient)
     pub hb_eff: Vec<f32>,
 }
 
