@@ -33,7 +33,6 @@ fn main() {
     let flop = 2.0 * (b * nv * m) as f64;
     let v = vec![0.3f32; b * nv];
     let w = vec![0.01f32; nv * m];
-    let wt = vec![0.01f32; m * nv];
     let mut h = vec![0f32; b * m];
     let mut vo = vec![0f32; b * nv];
     let x = vec![0.2f32; 2 * b * nv];
@@ -154,7 +153,7 @@ fn main() {
             gf(gr, 2.0 * flop)
         );
     }
-    let (mut idx, mut val) = (Vec::new(), Vec::new());
+    let mut scratch = rbm::math::Nonzeros::default();
     let (wp, wtp) = (vec![0.01f32; nv * pad64(m)], vec![0.01f32; m * pad64(nv)]);
     for density in [0.15f64, 0.2, 0.3, 0.5] {
         let bin = |n: usize| {
@@ -163,8 +162,8 @@ fn main() {
                 .collect::<Vec<f32>>()
         };
         let (vs, hs) = (bin(b * nv), bin(b * m));
-        let up = time(|| sparse_gemm(&mut h, b, m, nv, &vs, &wp, pad64(m), 1.0, &mut idx, &mut val));
-        let dn = time(|| sparse_gemm(&mut vo, b, nv, m, &hs, &wtp, pad64(nv), 1.0, &mut idx, &mut val));
+        let up = time(|| sparse_gemm(&mut h, b, m, nv, &vs, &wp, pad64(m), 1.0, &mut scratch));
+        let dn = time(|| sparse_gemm(&mut vo, b, nv, m, &hs, &wtp, pad64(nv), 1.0, &mut scratch));
         println!(
             "sparse density {density:.2}: propup {:6.1} dense-equivalent GFLOP/s  propdown {:6.1}",
             gf(up, flop),

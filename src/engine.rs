@@ -23,7 +23,7 @@
 //! Phases are separated by a spinning barrier (a sleeping one costs more
 //! than the work between two barriers).
 
-use crate::math::{bias_sigmoid_sample, gemm, pad64, xw_product};
+use crate::math::{bias_sigmoid_sample, gemm, pad64, xw_product, Nonzeros};
 use crate::model::Rbm;
 use crate::rng::Stream;
 use std::cell::UnsafeCell;
@@ -33,6 +33,7 @@ use std::sync::Mutex;
 
 /// The fixed number of parts the hidden layer (and the batch rows) are split into.
 pub const N_PARTS: usize = 2;
+const _: () = assert!(N_PARTS >= 2, "the visible phase sums partial_0 + partial_1 first");
 
 /// `range` of the p-th of `parts` near-equal pieces of 0..n.
 pub fn split(n: usize, parts: usize, p: usize) -> Range<usize> {
@@ -133,14 +134,15 @@ impl<T> Shared<T> {
     pub fn new(v: Vec<T>) -> Self {
         Shared { data: UnsafeCell::new(v) }
     }
-    /// Safety: nobody writes `r` during this phase.
-    #[allow(clippy::mut_from_ref)]
+    /// # Safety
+    /// Nobody writes `r` during this phase.
     pub unsafe fn get(&self, r: Range<usize>) -> &[T] {
         let v = &*self.data.get();
         assert!(r.end <= v.len());
         std::slice::from_raw_parts(v.as_ptr().add(r.start), r.len())
     }
-    /// Safety: nobody else reads or writes `r` during this phase.
+    /// # Safety
+    /// Nobody else reads or writes `r` during this phase.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn get_mut(&self, r: Range<usize>) -> &mut [T] {
         let v = &mut *self.data.get();
@@ -148,10 +150,10 @@ impl<T> Shared<T> {
         std::slice::from_raw_parts_mut(v.as_mut_ptr().add(r.start), r.len())
     }
     /// Whole-buffer access when no team is running.
-    pub fn as_mut(&mut self) -> &mut Vec<T> {
+    pub fn whole_mut(&mut self) -> &mut Vec<T> {
         self.data.get_mut()
     }
-    pub fn as_ref(&mut self) -> &[T] {
+    pub fn whole(&mut self) -> &[T] {
         self.data.get_mut()
     }
 }
@@ -171,9 +173,8 @@ pub struct Part {
     pub ldwt: usize,
     /// `[n_visible, m]` scratch: a weight increment
     pub dw: Vec<f32>,
-    /// scratch of the sparse products (nonzero positions and values)
-    pub idx: Vec<u32>,
-    pub val: Vec<f32>,
+    /// scratch of the sparse products
+    pub nonzeros: Nonzeros,
     /// `[m]`
     pub hbias: Vec<f32>,
     /// `[batch, m]` pre-sigmoid activations of the hidden units
@@ -261,8 +262,7 @@ impl Engine {
                     vb_eff: vec![0.0; nv],
                     hb_eff: vec![0.0; m],
                     dw: vec![0.0; nv * m],
-                    idx: Vec::new(),
-                    val: Vec::new(),
+                    nonzeros: Nonzeros::default(),
                     cols,
                     rows,
                     w,
@@ -299,7 +299,7 @@ impl Engine {
             }
             hbias[part.cols.clone()].copy_from_slice(&part.hbias);
         }
-        Rbm { n_visible: nv, n_hidden: nh, w, hbias, vbias: self.vbias.as_ref().to_vec() }
+        Rbm { n_visible: nv, n_hidden: nh, w, hbias, vbias: self.vbias.whole().to_vec() }
     }
 
     /// Row range of the data half or the chain half of `x`.
@@ -320,7 +320,7 @@ impl Engine {
         let (b, nv, m) = (self.batch, self.n_visible, part.cols.len());
         // SAFETY: no phase that runs propup writes x.
         let x = unsafe { self.x.get(self.x_rows(rows)) };
-        xw_product(&mut part.pre_h, b, m, nv, x, &part.w, part.ldw, beta, &mut part.idx, &mut part.val);
+        xw_product(&mut part.pre_h, b, m, nv, x, &part.w, part.ldw, beta, &mut part.nonzeros);
         let Part { hbias, hb_eff, pre_h, h_mean, h_sample, u_h, hid_rng, .. } = part;
         let bias: &[f32] = if beta == 1.0 {
             hbias
@@ -346,7 +346,7 @@ impl Engine {
         let (b, nv, m) = (self.batch, self.n_visible, part.cols.len());
         // SAFETY: partial_p is written by part p alone, and read only after the next barrier.
         let out = unsafe { self.partial.get_mut(p * b * nv..(p + 1) * b * nv) };
-        xw_product(out, b, nv, m, &part.h_sample, &part.wt, part.ldwt, 1.0, &mut part.idx, &mut part.val);
+        xw_product(out, b, nv, m, &part.h_sample, &part.wt, part.ldwt, 1.0, &mut part.nonzeros);
     }
 
     /// W[:, C_p] += alpha · a^T y for part p, in both copies: `a` is
@@ -388,8 +388,8 @@ impl Engine {
         }
     }
 
-    /// Eq. 8 for the batch rows of part q: pre_v = beta (Σ_p partial_p + vbias)
-    /// + (1 - beta) base_vbias, v_mean = sigm(pre_v), and the chain's visible
+    /// Eq. 8 for the batch rows of part q:
+    /// pre_v = beta (Σ_p partial_p + vbias) + (1 - beta) base_vbias, v_mean = sigm(pre_v), and the chain's visible
     /// states x[chain rows] ~ Bern(v_mean). The sum over parts runs in part order.
     ///
     /// Phase rule: reads every partial and vbias (nobody writes them), writes
@@ -414,7 +414,7 @@ impl Engine {
         for ((a, &x), &y) in pre.iter_mut().zip(p0).zip(p1) {
             *a = x + y;
         }
-        for p in 2..N_PARTS {
+        for p in (0..N_PARTS).skip(2) {
             let other = unsafe { self.partial.get(p * b * nv + r.start..p * b * nv + r.end) };
             for (a, &o) in pre.iter_mut().zip(other) {
                 *a += o;
@@ -441,13 +441,13 @@ impl Engine {
     /// Sets the chain's visible states (rows batch..2 batch of x), `[batch, n_visible]`.
     pub fn set_chain_visible(&mut self, v: &[f32]) {
         let r = self.x_rows(Rows::Chain);
-        self.x.as_mut()[r].copy_from_slice(v);
+        self.x.whole_mut()[r].copy_from_slice(v);
     }
 
     /// Copies out the chain's visible states, `[batch, n_visible]`.
     pub fn chain_visible(&mut self) -> Vec<f32> {
         let r = self.x_rows(Rows::Chain);
-        self.x.as_mut()[r].to_vec()
+        self.x.whole_mut()[r].to_vec()
     }
 
     /// Runs `steps` steps of gibbs_vhv (v → h → v) on every chain with
@@ -495,7 +495,7 @@ pub fn sample_rows(
         .map(|r| {
             engine.gibbs_vhv(plot_every, n_threads);
             on_row(r);
-            engine.v_mean.as_ref().to_vec()
+            engine.v_mean.whole().to_vec()
         })
         .collect()
 }

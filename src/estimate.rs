@@ -215,7 +215,7 @@ fn anneal_hidden(
     if recompute {
         // SAFETY: nobody writes x during the hidden phase.
         let x = unsafe { eng.x.get(eng.x_rows(Rows::Chain)) };
-        xw_product(&mut part.pre_h, b, m, nv, x, &part.w, part.ldw, 1.0, &mut part.idx, &mut part.val);
+        xw_product(&mut part.pre_h, b, m, nv, x, &part.w, part.ldw, 1.0, &mut part.nonzeros);
         for row in part.pre_h.chunks_exact_mut(m.max(1)) {
             for (a, &c) in row.iter_mut().zip(&part.hbias) {
                 *a += c;

@@ -76,6 +76,7 @@ const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// The input is clamped to [-87, 88] so that 2^n stays a normal number: the
 /// result saturates at about 1.7e38 and 1.6e-38 instead of becoming inf or 0.
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' published coefficients
 pub fn exp_fast(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // round(x * log2 e) to nearest by the 1.5 * 2^23 trick (|x log2 e| < 2^22):
@@ -97,6 +98,7 @@ pub fn exp_fast(x: f32) -> f32 {
 /// ln(x) for x in [1, 2] (all that softplus needs), vectorisable (Cephes `logf`
 /// polynomial after reducing to m in [sqrt(1/2), sqrt(2))).
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes' published coefficients
 fn ln_1_to_2(x: f32) -> f32 {
     let big = x > std::f32::consts::SQRT_2;
     let m = if big { x * 0.5 } else { x };
@@ -349,6 +351,13 @@ fn prefetch(x: &[f32]) {
     }
 }
 
+/// Scratch of the sparse products: one row's nonzero positions and values.
+#[derive(Clone, Debug, Default)]
+pub struct Nonzeros {
+    idx: Vec<u32>,
+    val: Vec<f32>,
+}
+
 /// Density of nonzeros above which [`xw_product`] multiplies densely
 /// (measured crossover on these shapes: about 0.3; see examples/products.rs).
 pub const SPARSE_MAX_DENSITY: f32 = 0.3;
@@ -366,12 +375,11 @@ pub fn xw_product(
     w: &[f32],
     ldw: usize,
     alpha: f32,
-    idx: &mut Vec<u32>,
-    val: &mut Vec<f32>,
+    scratch: &mut Nonzeros,
 ) {
     let nz = x.iter().filter(|&&v| v != 0.0).count();
     if nz as f32 <= SPARSE_MAX_DENSITY * x.len() as f32 {
-        sparse_gemm(dst, m, n, k, x, w, ldw, alpha, idx, val);
+        sparse_gemm(dst, m, n, k, x, w, ldw, alpha, scratch);
     } else if m > 0 && n > 0 {
         matmul(
             MatMut::from_row_major_slice_mut(dst, m, n),
@@ -400,7 +408,7 @@ pub fn pad64(n: usize) -> usize {
 /// does ρ of a dense product's work, in the same f32 arithmetic (a different
 /// summation order, so results differ from [`gemm`] in the last bits).
 ///
-/// `idx` and `val` are scratch (grown to k + 1 once, then reused).
+/// `scratch` holds a row's nonzeros (grown to k + 1 once, then reused).
 #[allow(clippy::too_many_arguments)]
 pub fn sparse_gemm(
     dst: &mut [f32],
@@ -411,9 +419,9 @@ pub fn sparse_gemm(
     w: &[f32],
     ldw: usize,
     alpha: f32,
-    idx: &mut Vec<u32>,
-    val: &mut Vec<f32>,
+    scratch: &mut Nonzeros,
 ) {
+    let Nonzeros { idx, val } = scratch;
     assert!(ldw >= pad64(n) && dst.len() == m * n && x.len() == m * k);
     assert!(k == 0 || w.len() >= (k - 1) * ldw + pad64(n));
     if m == 0 || n == 0 {
@@ -475,13 +483,13 @@ mod sparse_tests {
             }
             x[..k].iter_mut().for_each(|v| *v = 0.0); // an all-zero row
             let (mut d1, mut d2) = (vec![9f32; m * n], vec![0f32; m * n]);
-            let (mut idx, mut val) = (Vec::new(), Vec::new());
+            let mut scratch = Nonzeros::default();
             let ldw = pad64(n);
             let mut wp = vec![f32::NAN; k * ldw]; // the padding's products are discarded
             for i in 0..k {
                 wp[i * ldw..i * ldw + n].copy_from_slice(&w[i * n..(i + 1) * n]);
             }
-            sparse_gemm(&mut d1, m, n, k, &x, &wp, ldw, 0.5, &mut idx, &mut val);
+            sparse_gemm(&mut d1, m, n, k, &x, &wp, ldw, 0.5, &mut scratch);
             gemm_ref(&mut d2, m, n, k, &x, false, &w, false, 0.5, false);
             for (a, b) in d1.iter().zip(&d2) {
                 assert!((a - b).abs() < 1e-4, "{a} vs {b}");
@@ -498,8 +506,7 @@ mod sparse_tests {
                 &wp.iter().map(|v| if v.is_nan() { 0.0 } else { *v }).collect::<Vec<_>>(),
                 ldw,
                 0.5,
-                &mut idx,
-                &mut val,
+                &mut scratch,
             );
             gemm_ref(&mut d3, m, n, k, &xd, false, &w, false, 0.5, false);
             for (a, b) in d1.iter().zip(&d3) {

@@ -55,7 +55,7 @@ pub fn safetensors_bytes(tensors: &[(&str, Vec<usize>, &[f32])], metadata: HashM
     }
     // serde_json's Map is a BTreeMap here: keys come out sorted.
     let mut json = serde_json::to_string(&header).expect("header serialises");
-    while json.len() % 8 != 0 {
+    while !json.len().is_multiple_of(8) {
         json.push(' ');
     }
     let mut out = Vec::with_capacity(8 + json.len() + offset);

@@ -246,7 +246,7 @@ impl Trainer {
                 return Some("a hidden bias".into());
             }
         }
-        if self.engine.vbias.as_ref().iter().any(|x| !x.is_finite()) {
+        if self.engine.vbias.whole().iter().any(|x| !x.is_finite()) {
             return Some("a visible bias".into());
         }
         None
@@ -287,7 +287,7 @@ impl Trainer {
                 let (xi, diff) = unsafe { (self.xi.get(0..b * nv), self.pl_diff.get_mut(p * b..(p + 1) * b)) };
                 let mut pre = std::mem::take(&mut part.pre_h);
                 let part = &mut *part;
-                xw_product(&mut pre, b, m, nv, xi, &part.w, part.ldw, 1.0, &mut part.idx, &mut part.val);
+                xw_product(&mut pre, b, m, nv, xi, &part.w, part.ldw, 1.0, &mut part.nonzeros);
                 let wi = &part.w[bit * part.ldw..bit * part.ldw + m];
                 for r in 0..b {
                     let row = &mut pre[r * m..(r + 1) * m];
