@@ -304,7 +304,7 @@ fn check_sampling(s: &SamplingArgs, n_test: usize) -> Result<()> {
 fn progress_bar(len: u64, msg: String) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} minibatches, {per_sec}, {eta} left")
             .expect("valid template")
             .progress_chars("=> "),
     );
@@ -419,10 +419,10 @@ fn run_train(a: TrainArgs) -> Result<()> {
             extra.epoch_seconds += t.elapsed().as_secs_f64();
             let done = result.map_err(diverged)?;
             since_checkpoint += n;
-            pb.set_position(trainer.batch_index as u64);
             if let Some(c) = done {
                 break c;
             }
+            pb.set_position(trainer.batch_index as u64);
             if a.checkpoint_every == Some(since_checkpoint) {
                 checkpoint(&mut trainer, &extra)?;
                 since_checkpoint = 0;
