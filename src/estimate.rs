@@ -13,7 +13,7 @@
 
 use crate::data::Images;
 use crate::engine::{run_team, split, Engine, Rows, N_PARTS};
-use crate::math::{log_sum_exp, sum_softplus_beta_diff, sum_softplus_biased, xw_product};
+use crate::math::{sum_softplus_beta_diff, sum_softplus_biased, xw_product};
 use crate::model::Rbm;
 use std::sync::Mutex;
 
@@ -82,14 +82,8 @@ pub fn exact_log_z_over(rbm: &Rbm, over_hidden: bool, n_threads: usize) -> f64 {
 
 /// Mean of log f_1(v) = -F(v) over the rows of `v` (`[n, n_visible]`), in f64.
 pub fn mean_neg_free_energy(rbm: &Rbm, v: &[f32]) -> f64 {
-    let n = v.len() / rbm.n_visible;
-    let mut total = 0f64;
-    for start in (0..n).step_by(1000) {
-        let end = (start + 1000).min(n);
-        let f = rbm.free_energy(&v[start * rbm.n_visible..end * rbm.n_visible]);
-        total -= f.iter().map(|&x| x as f64).sum::<f64>();
-    }
-    total / n as f64
+    let nfe = neg_free_energies(rbm, v);
+    nfe.iter().sum::<f64>() / nfe.len() as f64
 }
 
 /// -F(v) for each row of `v`, in f64 sums.
@@ -172,6 +166,11 @@ impl LogZ {
             log_w,
         }
     }
+}
+
+/// b_B - b_A: the visible biases' share of d log f_β(v) / dβ, per unit.
+fn vbias_gap(rbm: &Rbm, vb_a: &[f32]) -> Vec<f64> {
+    rbm.vbias.iter().zip(vb_a).map(|(&b, &a)| b as f64 - a as f64).collect()
 }
 
 /// Stream ids of the annealing chains.
@@ -277,7 +276,7 @@ pub fn ais(rbm: &Rbm, vb_a: &[f32], runs: usize, betas: &[f64], seed: u64, n_thr
     let v0: Vec<f32> =
         u.iter().enumerate().map(|(k, &u)| if u < crate::math::sigmoid(vb_a[k % nv]) { 1.0 } else { 0.0 }).collect();
     eng.set_chain_visible(&v0);
-    let dvb: Vec<f64> = rbm.vbias.iter().zip(vb_a).map(|(&b, &a)| b as f64 - a as f64).collect();
+    let dvb = vbias_gap(rbm, vb_a);
     let weights = Weights::new(runs);
     let eng_ref = &eng;
     let k = betas.len() - 1;
@@ -313,7 +312,7 @@ pub fn raise(rbm: &Rbm, vb_a: &[f32], v: &[f32], betas: &[f64], seed: u64, n_thr
     let n = v.len() / nv;
     let mut eng = Engine::new(rbm, n, seed, ANNEAL_STREAMS + 100);
     eng.set_chain_visible(v);
-    let dvb: Vec<f64> = rbm.vbias.iter().zip(vb_a).map(|(&b, &a)| b as f64 - a as f64).collect();
+    let dvb = vbias_gap(rbm, vb_a);
     let rev: Vec<f64> = betas.iter().rev().cloned().collect();
     let weights = Weights::new(n);
     // log f_1(v) = b_B·v + Σ_j softplus(a_j), in f64.
@@ -352,11 +351,6 @@ pub fn mean_se(x: &[f64]) -> (f64, f64) {
     let mean = x.iter().sum::<f64>() / n;
     let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
     (mean, (var / n).sqrt())
-}
-
-/// log-mean-exp of some log values.
-pub fn log_mean_exp(x: &[f64]) -> f64 {
-    log_sum_exp(x) - (x.len() as f64).ln()
 }
 
 /// Which estimator [`evaluate`] uses.

@@ -646,11 +646,7 @@ fn load_mnist_model(path: &Path) -> Result<Rbm> {
 fn run_features(a: FeaturesArgs) -> Result<()> {
     let rbm = load_mnist_model(&a.model)?;
     let data = load_data(&a.data)?;
-    let images = match a.split {
-        Split::Train => &data.train,
-        Split::Valid => &data.valid,
-        Split::Test => &data.test,
-    };
+    let images = split_images(&data, a.split);
     let mut features = Vec::with_capacity(images.n * rbm.n_hidden);
     for start in (0..images.n).step_by(1000) {
         let chunk = images.slice(start..(start + 1000).min(images.n)).to_f32();
