@@ -9,7 +9,7 @@
 //! shown at the densities Gibbs chains on MNIST see (0.15 to 0.5).
 //! Run: cargo run --release --example products
 use faer::{linalg::matmul::matmul, Accum, MatMut, MatRef, Par};
-use rbm::math::{pad64, sparse_gemm};
+use rbm::math::{pad16, sparse_rows, NzRows};
 use std::time::Instant;
 
 /// Best seconds per call over 7 timings of 200 calls.
@@ -153,8 +153,8 @@ fn main() {
             gf(gr, 2.0 * flop)
         );
     }
-    let mut scratch = rbm::math::Nonzeros::default();
-    let (wp, wtp) = (vec![0.01f32; nv * pad64(m)], vec![0.01f32; m * pad64(nv)]);
+    let (mut nz_v, mut nz_h) = (NzRows::default(), NzRows::default());
+    let (wp, wtp) = (vec![0.01f32; nv * pad16(m)], vec![0.01f32; m * pad16(nv)]);
     for density in [0.15f64, 0.2, 0.3, 0.5] {
         let bin = |n: usize| {
             (0..n)
@@ -162,8 +162,9 @@ fn main() {
                 .collect::<Vec<f32>>()
         };
         let (vs, hs) = (bin(b * nv), bin(b * m));
-        let up = time(|| sparse_gemm(&mut h, b, m, nv, &vs, &wp, pad64(m), 1.0, &mut scratch));
-        let dn = time(|| sparse_gemm(&mut vo, b, nv, m, &hs, &wtp, pad64(nv), 1.0, &mut scratch));
+        // the compaction of the operand's nonzeros is part of each product's time
+        let up = time(|| sparse_rows(&mut h, m, nz_v.of(&vs, nv), &wp, pad16(m), m, 1.0));
+        let dn = time(|| sparse_rows(&mut vo, nv, nz_h.of(&hs, m), &wtp, pad16(nv), nv, 1.0));
         println!(
             "sparse density {density:.2}: propup {:6.1} dense-equivalent GFLOP/s  propdown {:6.1}",
             gf(up, flop),

@@ -64,20 +64,25 @@ impl Stream {
     /// Draws are taken eight at a time; a final partial group is discarded.
     pub fn fill_uniform(&mut self, out: &mut [f32]) {
         const SCALE: f32 = 1.0 / (1u32 << 24) as f32;
-        let mut chunks = out.chunks_exact_mut(8);
-        for c in &mut chunks {
-            let r = self.next8();
-            for l in 0..8 {
-                c[l] = (r[l] >> 8) as f32 * SCALE;
-            }
-        }
-        let rem = chunks.into_remainder();
-        if !rem.is_empty() {
-            let r = self.next8();
-            for (o, x) in rem.iter_mut().zip(r) {
-                *o = (x >> 8) as f32 * SCALE;
-            }
-        }
+        crate::raw::dispatch(
+            #[inline(always)]
+            || {
+                let mut chunks = out.chunks_exact_mut(8);
+                for c in &mut chunks {
+                    let r = self.next8();
+                    for l in 0..8 {
+                        c[l] = (r[l] >> 8) as f32 * SCALE;
+                    }
+                }
+                let rem = chunks.into_remainder();
+                if !rem.is_empty() {
+                    let r = self.next8();
+                    for (o, x) in rem.iter_mut().zip(r) {
+                        *o = (x >> 8) as f32 * SCALE;
+                    }
+                }
+            },
+        )
     }
 
     /// One uniform draw in [0, 1) as f64 (slow path, for setup code).

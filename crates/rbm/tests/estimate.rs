@@ -6,12 +6,12 @@ use rbm::data::{load_mnist, Binarize};
 use rbm::estimate::{
     ais, ais_schedule, base_log_z, base_rate_vbias, exact_log_z, exact_log_z_over, mean_se, neg_free_energies, raise,
 };
-use rbm::train::{Method, TrainConfig, Trainer};
+use rbm::train::{Method, Trainer};
 use rbm::{Rbm, Stream};
 use std::path::Path;
 
 fn mnist() -> rbm::data::Mnist {
-    load_mnist(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")).unwrap()
+    load_mnist(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")).unwrap()
 }
 
 #[test]
@@ -46,17 +46,8 @@ fn model(n_hidden: usize, trained: bool, m: &rbm::data::Mnist) -> Rbm {
     if !trained {
         return rbm;
     }
-    let cfg = TrainConfig {
-        method: Method::Cd,
-        k: 1,
-        lr: 0.1,
-        batch_size: 20,
-        epochs: 1,
-        n_hidden,
-        seed: 4,
-        train_size: 5000,
-    };
-    let mut t = Trainer::new(&rbm, cfg).unwrap();
+    let cfg = train_config(Method::Cd, 1, 0.1, 20, 1, n_hidden, 4, 5000);
+    let mut t = Trainer::new(&rbm, checked(&cfg)).unwrap();
     while !t.done() {
         t.run(&m.train, 1000, 2).unwrap();
     }
@@ -72,14 +63,14 @@ fn ais_agrees_with_the_exact_log_z_and_raise_stays_below_the_exact_likelihood() 
         let rbm = model(n_hidden, trained, &m);
         let exact = exact_log_z(&rbm, 2);
         // the default schedule: 14,500 temperatures, 100 runs
-        let est = ais(&rbm, &vb_a, 100, &ais_schedule(14_500), 11, 2);
+        let est = ais(&rbm, &vb_a, 100, &ais_schedule(14_500), 11, 16, 2);
         let what = format!("784 x {n_hidden} {}", if trained { "trained" } else { "random" });
         assert!((est.log_z - exact).abs() < 0.1, "{what}: AIS {} vs exact {exact}", est.log_z);
         assert!(est.lo <= exact && exact <= est.hi, "{what}: exact {exact} outside AIS's ±3σ [{}, {}]", est.lo, est.hi);
         // RAISE on 300 test images with a shorter schedule: its mean is a
         // stochastic lower bound; allow 3 standard errors of that mean.
         let exact_ll = neg_free_energies(&rbm, &test).iter().sum::<f64>() / 300.0 - exact;
-        let (raise_ll, se) = mean_se(&raise(&rbm, &vb_a, &test, &ais_schedule(2000), 12, 2));
+        let (raise_ll, se) = mean_se(&raise(&rbm, &vb_a, &test, &ais_schedule(2000), 12, 16, 2));
         assert!(raise_ll <= exact_ll + 3.0 * se, "{what}: RAISE {raise_ll} ± {se} above exact {exact_ll}");
         assert!(raise_ll > exact_ll - 5.0, "{what}: RAISE {raise_ll} implausibly far below exact {exact_ll}");
     }

@@ -101,3 +101,26 @@ pub fn images_of(rows: &[Vec<f32>]) -> Images {
         pixels: rows.iter().flatten().map(|&x| (x * 255.0).round() as u8).collect(),
     }
 }
+
+/// A training configuration (the default number of parts), unchecked.
+#[allow(clippy::too_many_arguments)]
+pub fn train_config(
+    method: rbm::Method,
+    k: usize,
+    lr: f32,
+    batch_size: usize,
+    epochs: usize,
+    n_hidden: usize,
+    seed: u64,
+    train_size: usize,
+) -> rbm::TrainConfig {
+    let mut c = rbm::TrainConfig::default();
+    (c.method, c.k, c.lr, c.batch_size, c.epochs) = (method, k, lr, batch_size, epochs);
+    (c.n_hidden, c.seed, c.train_size) = (n_hidden, seed, train_size);
+    c
+}
+
+/// `config` checked (against as many rows as it asks for).
+pub fn checked(config: &rbm::TrainConfig) -> rbm::CheckedConfig {
+    config.check(config.train_size).expect("a valid configuration")
+}

@@ -12,8 +12,8 @@
 //! (`base_log_z`); f_1 is the model's exp(-F(v)).
 
 use crate::data::Images;
-use crate::engine::{run_team, split, Engine, Rows, N_PARTS};
-use crate::math::{sum_softplus_beta_diff, sum_softplus_biased, xw_product};
+use crate::engine::{run_team, split, Engine, Own, Rows, Slab};
+use crate::math::{sum_softplus_beta_diff, sum_softplus_biased};
 use crate::model::Rbm;
 use std::sync::Mutex;
 
@@ -43,12 +43,13 @@ pub fn exact_log_z_over(rbm: &Rbm, over_hidden: bool, n_threads: usize) -> f64 {
     let n_blocks = total.div_ceil(BLOCK) as usize;
     // one (max, sum) pair per block, combined in block order afterwards
     let results: Vec<Mutex<(f64, f64)>> = (0..n_blocks).map(|_| Mutex::new((f64::NEG_INFINITY, 0.0))).collect();
+    let n_threads = n_threads.clamp(1, n_blocks);
     run_team(n_threads, |ctx| {
         let mut states = vec![0f32; BLOCK as usize * n];
         let mut pre = vec![0f32; BLOCK as usize * other];
         let mut terms = vec![0f64; BLOCK as usize];
-        for p in ctx.parts() {
-            for blk in split(n_blocks, N_PARTS, p) {
+        {
+            for blk in split(n_blocks, n_threads, ctx.tid) {
                 let first = blk as u64 * BLOCK;
                 let count = (total - first).min(BLOCK) as usize;
                 for s in 0..count {
@@ -177,99 +178,101 @@ fn vbias_gap(rbm: &Rbm, vb_a: &[f32]) -> Vec<f64> {
 const ANNEAL_STREAMS: u64 = 300;
 
 /// Per-row log-weight accumulators of an annealing run: one vector per part
-/// for the hidden units' terms (all rows), one per part for its rows' visible terms.
+/// for its hidden units' terms, one per part for its visible units' terms.
 struct Weights {
     hidden: Vec<Mutex<Vec<f64>>>,
     visible: Vec<Mutex<Vec<f64>>>,
 }
 
 impl Weights {
-    fn new(rows: usize) -> Self {
-        let v = || (0..N_PARTS).map(|_| Mutex::new(vec![0f64; rows])).collect();
+    fn new(rows: usize, n_parts: usize) -> Self {
+        let v = || (0..n_parts).map(|_| Mutex::new(vec![0f64; rows])).collect();
         Weights { hidden: v(), visible: v() }
     }
     /// Row r's total, summed in part order.
     fn totals(self, rows: usize) -> Vec<f64> {
         let h: Vec<Vec<f64>> = self.hidden.into_iter().map(|m| m.into_inner().unwrap()).collect();
         let v: Vec<Vec<f64>> = self.visible.into_iter().map(|m| m.into_inner().unwrap()).collect();
-        (0..rows).map(|r| (0..N_PARTS).map(|p| h[p][r] + v[p][r]).sum()).collect()
+        (0..rows).map(|r| (0..h.len()).map(|p| h[p][r] + v[p][r]).sum()).collect()
     }
 }
 
-/// Hidden phase of an annealing step for part p: a = x W_p + c_p for the
-/// chains' visible states, then (optionally) the weight term
-/// Σ_j softplus(b1 a) - softplus(b0 a) per row, then (optionally) h ~ sigm(β_s a)
-/// and its propdown.
+/// Hidden phase of an annealing step for the slab's parts: (when
+/// `recompute`) a = x W + c for the chains' visible states, then (optionally)
+/// the weight term Σ_j softplus(b1 a) - softplus(b0 a) per row and part, then
+/// (optionally) h ~ sigm(β_s a).
 fn anneal_hidden(
     eng: &Engine,
-    p: usize,
+    slab: &Slab,
+    own: &mut Own,
     weight: Option<(f32, f32)>,
     sample_beta: Option<f32>,
-    lw: &Mutex<Vec<f64>>,
+    weights: &Weights,
     recompute: bool,
 ) {
-    let mut guard = eng.parts[p].lock().unwrap();
-    let part = &mut *guard;
-    let (b, nv, m) = (eng.batch, eng.n_visible, part.cols.len());
+    let (b, m) = (eng.batch, slab.cols.len());
     if recompute {
-        // SAFETY: nobody writes x during the hidden phase.
-        let x = unsafe { eng.x.get(eng.x_rows(Rows::Chain)) };
-        xw_product(&mut part.pre_h, b, m, nv, x, &part.w, part.ldw, 1.0, &mut part.nonzeros);
-        for row in part.pre_h.chunks_exact_mut(m.max(1)) {
-            for (a, &c) in row.iter_mut().zip(&part.hbias) {
-                *a += c;
+        eng.propup(slab, own, Rows::Chain, 1.0, 0, false);
+    }
+    let mut h = sample_beta.map(|_| slab.h.write().unwrap());
+    for p in slab.parts.clone() {
+        let (k, c, _) = eng.part_ranges(slab, p);
+        if let Some((b0, b1)) = weight {
+            let mut lw = weights.hidden[p].lock().unwrap();
+            for r in 0..b {
+                lw[r] += sum_softplus_beta_diff(&own.pre_h[r * m + c.start..r * m + c.end], b0, b1) as f64;
+            }
+        }
+        if let (Some(beta), Some(h)) = (sample_beta, &mut h) {
+            let u = &mut own.u_h[b * c.start..b * c.end];
+            own.hid_rng[k].fill_uniform(u);
+            for r in 0..b {
+                let at = r * m + c.start..r * m + c.end;
+                for ((h, &a), &u) in h[at.clone()].iter_mut().zip(&own.pre_h[at]).zip(&u[r * c.len()..]) {
+                    *h = if u < crate::math::sigmoid(beta * a) { 1.0 } else { 0.0 };
+                }
             }
         }
     }
-    if let Some((b0, b1)) = weight {
-        let mut lw = lw.lock().unwrap();
-        for r in 0..b {
-            lw[r] += sum_softplus_beta_diff(&part.pre_h[r * m..(r + 1) * m], b0, b1) as f64;
-        }
-    }
-    if let Some(beta) = sample_beta {
-        part.hid_rng.fill_uniform(&mut part.u_h);
-        for ((h, &a), &u) in part.h_sample.iter_mut().zip(&part.pre_h).zip(&part.u_h) {
-            *h = if u < crate::math::sigmoid(beta * a) { 1.0 } else { 0.0 };
-        }
-        eng.propdown(part, p);
-    }
 }
 
-/// Visible phase for the rows of part q: (optionally) the weight term
-/// (b1 - b0)(b_B - b_A)·x per row, and (optionally) x ~ p_β(v|h).
+/// Visible phase for the slab's parts: (optionally) x ~ p_β(v|h), then
+/// (optionally) the weight term (b1 - b0)(b_B - b_A)·x per row and part.
+#[allow(clippy::too_many_arguments)]
 fn anneal_visible(
     eng: &Engine,
-    q: usize,
+    slab: &Slab,
+    own: &mut Own,
+    sample_beta: Option<f32>,
     weight: Option<(f32, f32)>,
     dvb: &[f64],
-    sample_beta: Option<f32>,
     vb_a: &[f32],
-    lw: &Mutex<Vec<f64>>,
+    weights: &Weights,
 ) {
-    let mut part = eng.parts[q].lock().unwrap();
-    let (b, nv) = (eng.batch, eng.n_visible);
-    let rows = part.rows.clone();
-    if let Some((b0, b1)) = weight {
-        // SAFETY: this part alone touches these rows of x in this phase.
-        let x = unsafe { eng.x.get(b * nv + rows.start * nv..b * nv + rows.end * nv) };
-        let mut lw = lw.lock().unwrap();
-        for (r, row) in rows.clone().zip(x.chunks_exact(nv)) {
-            let dot: f64 = row.iter().zip(dvb).map(|(&x, &d)| x as f64 * d).sum();
-            lw[r] += (b1 as f64 - b0 as f64) * dot;
-        }
-    }
     if let Some(beta) = sample_beta {
-        eng.visible(&mut part, beta, Some(vb_a));
+        eng.visible(slab, own, beta, Some(vb_a));
+    }
+    if let Some((b0, b1)) = weight {
+        let (mv, v0) = (slab.vcols.len(), slab.vcols.start);
+        let x = slab.v.read().unwrap();
+        for q in slab.parts.clone() {
+            let (_, _, c) = eng.part_ranges(slab, q);
+            let mut lw = weights.visible[q].lock().unwrap();
+            for r in 0..eng.batch {
+                let row = &x[r * mv + c.start..r * mv + c.end];
+                let dot: f64 = row.iter().zip(&dvb[v0 + c.start..]).map(|(&x, &d)| x as f64 * d).sum();
+                lw[r] += (b1 as f64 - b0 as f64) * dot;
+            }
+        }
     }
 }
 
 /// Forward AIS from the base-rate model (`vb_a`) to `rbm` over `betas`
 /// (from 0 to 1) with `runs` independent runs, one Gibbs transition per
 /// intermediate temperature. Returns log Z with its ±3σ bracket.
-pub fn ais(rbm: &Rbm, vb_a: &[f32], runs: usize, betas: &[f64], seed: u64, n_threads: usize) -> LogZ {
+pub fn ais(rbm: &Rbm, vb_a: &[f32], runs: usize, betas: &[f64], seed: u64, n_parts: usize, n_threads: usize) -> LogZ {
     let nv = rbm.n_visible;
-    let mut eng = Engine::new(rbm, runs, seed, ANNEAL_STREAMS);
+    let mut eng = Engine::new(rbm, runs, seed, ANNEAL_STREAMS, n_parts, n_threads);
     // v_0 ~ the base-rate model: pixel i is on with probability sigm(b_A,i).
     let mut u = vec![0f32; runs * nv];
     crate::rng::Stream::new(seed, ANNEAL_STREAMS - 1).fill_uniform(&mut u);
@@ -277,20 +280,18 @@ pub fn ais(rbm: &Rbm, vb_a: &[f32], runs: usize, betas: &[f64], seed: u64, n_thr
         u.iter().enumerate().map(|(k, &u)| if u < crate::math::sigmoid(vb_a[k % nv]) { 1.0 } else { 0.0 }).collect();
     eng.set_chain_visible(&v0);
     let dvb = vbias_gap(rbm, vb_a);
-    let weights = Weights::new(runs);
-    let eng_ref = &eng;
+    let weights = Weights::new(runs, n_parts);
     let k = betas.len() - 1;
-    run_team(n_threads, |ctx| {
+    eng.relayout(n_threads);
+    eng.team(|ctx, slab, own| {
         for t in 1..=k {
             let (b0, b1) = (betas[t - 1] as f32, betas[t] as f32);
             let transition = (t < k).then_some(b1);
-            for p in ctx.parts() {
-                anneal_hidden(eng_ref, p, Some((b0, b1)), transition, &weights.hidden[p], true);
-            }
+            anneal_hidden(&eng, slab, own, Some((b0, b1)), transition, &weights, true);
             ctx.sync();
-            for q in ctx.parts() {
-                anneal_visible(eng_ref, q, Some((b0, b1)), &dvb, transition, vb_a, &weights.visible[q]);
-            }
+            // the weight of the states sampled at β_t-1, then the transition at β_t
+            anneal_visible(&eng, slab, own, None, Some((b0, b1)), &dvb, vb_a, &weights);
+            anneal_visible(&eng, slab, own, transition, None, &dvb, vb_a, &weights);
             ctx.sync();
         }
     });
@@ -307,38 +308,38 @@ pub fn ais(rbm: &Rbm, vb_a: &[f32], runs: usize, betas: &[f64], seed: u64, n_thr
 ///
 /// an unbiased estimate of the annealing model's own p(v), so E[log p̂] does
 /// not exceed it. Returns log p̂ for each row.
-pub fn raise(rbm: &Rbm, vb_a: &[f32], v: &[f32], betas: &[f64], seed: u64, n_threads: usize) -> Vec<f64> {
+#[allow(clippy::too_many_arguments)]
+pub fn raise(
+    rbm: &Rbm,
+    vb_a: &[f32],
+    v: &[f32],
+    betas: &[f64],
+    seed: u64,
+    n_parts: usize,
+    n_threads: usize,
+) -> Vec<f64> {
     let nv = rbm.n_visible;
     let n = v.len() / nv;
-    let mut eng = Engine::new(rbm, n, seed, ANNEAL_STREAMS + 100);
+    let mut eng = Engine::new(rbm, n, seed, ANNEAL_STREAMS + 100, n_parts, n_threads);
     eng.set_chain_visible(v);
     let dvb = vbias_gap(rbm, vb_a);
     let rev: Vec<f64> = betas.iter().rev().cloned().collect();
-    let weights = Weights::new(n);
+    let weights = Weights::new(n, n_parts);
     // log f_1(v) = b_B·v + Σ_j softplus(a_j), in f64.
     let start = neg_free_energies(rbm, v);
-    let eng_ref = &eng;
     let k = rev.len() - 1;
-    run_team(n_threads, |ctx| {
-        for p in ctx.parts() {
-            anneal_hidden(eng_ref, p, None, None, &weights.hidden[p], true);
-        }
+    eng.relayout(n_threads);
+    eng.team(|ctx, slab, own| {
+        anneal_hidden(&eng, slab, own, None, None, &weights, true);
         for t in 1..=k {
             let (b_prev, b_next) = (rev[t - 1] as f32, rev[t] as f32);
             // transition at β_prev from the current states (their a is in pre_h)
-            for p in ctx.parts() {
-                anneal_hidden(eng_ref, p, None, Some(b_prev), &weights.hidden[p], false);
-            }
+            anneal_hidden(&eng, slab, own, None, Some(b_prev), &weights, false);
             ctx.sync();
-            for q in ctx.parts() {
-                anneal_visible(eng_ref, q, None, &dvb, Some(b_prev), vb_a, &weights.visible[q]);
-                anneal_visible(eng_ref, q, Some((b_prev, b_next)), &dvb, None, vb_a, &weights.visible[q]);
-            }
+            anneal_visible(&eng, slab, own, Some(b_prev), Some((b_prev, b_next)), &dvb, vb_a, &weights);
             ctx.sync();
             // weight of the new states between β_next and β_prev
-            for p in ctx.parts() {
-                anneal_hidden(eng_ref, p, Some((b_prev, b_next)), None, &weights.hidden[p], true);
-            }
+            anneal_hidden(&eng, slab, own, Some((b_prev, b_next)), None, &weights, true);
         }
     });
     let log_z_a = base_log_z(vb_a, rbm.n_hidden);
@@ -354,7 +355,7 @@ pub fn mean_se(x: &[f64]) -> (f64, f64) {
 }
 
 /// Which estimator [`evaluate`] uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Estimator {
     /// exact when the smaller layer has at most 25 units, else AIS and RAISE side by side
@@ -367,7 +368,8 @@ pub enum Estimator {
     Raise,
 }
 
-/// Settings of [`evaluate`].
+/// Settings of [`evaluate`]; start from [`EvalOptions::default`].
+#[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct EvalOptions {
     pub estimator: Estimator,
@@ -377,6 +379,44 @@ pub struct EvalOptions {
     pub raise_images: usize,
     pub raise_steps: usize,
     pub seed: u64,
+    /// parts of the annealing chains (their random streams); see [`crate::engine`]
+    pub n_parts: usize,
+}
+
+impl Default for EvalOptions {
+    /// Exact when possible, else AIS (100 runs, 14,500 temperatures) and RAISE
+    /// (1,000 images, 14,500 temperatures); seed 1234.
+    fn default() -> Self {
+        EvalOptions {
+            estimator: Estimator::Auto,
+            ais_runs: 100,
+            ais_steps: 14_500,
+            raise_images: 1000,
+            raise_steps: 14_500,
+            seed: 1234,
+            n_parts: crate::engine::DEFAULT_PARTS,
+        }
+    }
+}
+
+/// The validation figure during training: the average log-likelihood of
+/// `v` (binary rows), exact for small models, else AIS with 100 runs of
+/// 1,450 temperatures. Returns it with the estimator's name.
+pub fn quick_log_likelihood(rbm: &Rbm, v: &[f32], vb_a: &[f32], seed: u64, n_threads: usize) -> (f64, String) {
+    let small = rbm.n_hidden.min(rbm.n_visible) <= EXACT_MAX_UNITS;
+    let (estimator, runs, steps) = if small { (Estimator::Exact, 0, 0) } else { (Estimator::Ais, 100, 1450) };
+    let opts = EvalOptions {
+        estimator,
+        ais_runs: runs,
+        ais_steps: steps,
+        raise_images: 0,
+        raise_steps: 0,
+        seed,
+        ..Default::default()
+    };
+    let r = evaluate(rbm, v, vb_a, &opts, n_threads);
+    let name = if small { "exact".to_string() } else { format!("ais-{runs}x{steps}") };
+    (r.avg_ll, name)
 }
 
 /// RAISE's part of a [`Report`].
@@ -448,7 +488,7 @@ pub fn evaluate(rbm: &Rbm, v: &[f32], vb_a: &[f32], opts: &EvalOptions, n_thread
             report.avg_ll_hi = report.avg_ll;
         }
         Estimator::Ais => {
-            let z = ais(rbm, vb_a, opts.ais_runs, &ais_schedule(opts.ais_steps), opts.seed, n_threads);
+            let z = ais(rbm, vb_a, opts.ais_runs, &ais_schedule(opts.ais_steps), opts.seed, opts.n_parts, n_threads);
             reference_log_z = Some(z.log_z);
             report.logz = Some(z.log_z);
             report.logz_lo = Some(z.lo);
@@ -472,7 +512,7 @@ pub fn evaluate(rbm: &Rbm, v: &[f32], vb_a: &[f32], opts: &EvalOptions, n_thread
         rows.sort_unstable();
         let nv = rbm.n_visible;
         let sub: Vec<f32> = rows.iter().flat_map(|&r| v[r * nv..(r + 1) * nv].iter().cloned()).collect();
-        let lp = raise(rbm, vb_a, &sub, &ais_schedule(opts.raise_steps), opts.seed, n_threads);
+        let lp = raise(rbm, vb_a, &sub, &ais_schedule(opts.raise_steps), opts.seed, opts.n_parts, n_threads);
         let (mean, se) = mean_se(&lp);
         let reference_avg_ll =
             reference_log_z.map(|lz| rows.iter().map(|&r| nfe[r]).sum::<f64>() / rows.len() as f64 - lz);

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn shipped() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
 }
 
 fn tmpdir(name: &str) -> PathBuf {

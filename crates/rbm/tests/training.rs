@@ -2,7 +2,9 @@
 
 mod common;
 use common::*;
+use rbm::math::softplus_ref;
 use rbm::train::{Method, TrainConfig, Trainer};
+use rbm::CheckedConfig;
 use rbm::Rbm;
 
 fn config(
@@ -13,8 +15,8 @@ fn config(
     epochs: usize,
     n_hidden: usize,
     train_size: usize,
-) -> TrainConfig {
-    TrainConfig { method, k, lr, batch_size: batch, epochs, n_hidden, seed: 77, train_size }
+) -> CheckedConfig {
+    checked(&train_config(method, k, lr, batch, epochs, n_hidden, 77, train_size))
 }
 
 /// Six 6-pixel patterns, two bars and their mixtures.
@@ -39,7 +41,7 @@ fn one_update_is_sgd_on_the_closed_form_gradient_at_its_chain_end() {
         let lr = 0.05;
         let mut t = Trainer::new(&rbm, config(method, 3, lr, 6, 1, 5, 6)).unwrap();
         t.run(&data, 1, 2).unwrap();
-        let v_neg = t.engine.chain_visible();
+        let v_neg = t.chain_visible();
         let v_pos: Vec<f32> = data.to_f32();
         let g = rbm.free_energy_gradient(&v_pos, &v_neg);
         let after = t.rbm();
@@ -127,18 +129,33 @@ fn pseudo_likelihood_cost_equals_its_definition() {
             let delta = free_energy_f64(&params, &flipped) - free_energy_f64(&params, &x);
             want += 6.0 * -(1.0 + (-delta).exp()).ln() / 2.0;
         }
-        let got = t.epoch_costs[u];
+        let got = t.epoch_costs()[u];
         assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "update {u}: {got} vs {want}");
         params = t.rbm();
     }
 }
 
 #[test]
-fn reconstruction_cost_is_finite_and_negative() {
+fn reconstruction_cost_equals_its_definition() {
+    // CD-1's cost is mean_rows Σ_i x_i log sigm(a_i) + (1 - x_i) log(1 - sigm(a_i)),
+    // a = h W^T + b for the hidden sample h of the data. With hidden biases of +60,
+    // sigm(60) rounds to 1 in f32, so h = 1 surely and a_i = Σ_j W_ij + b_i exactly.
     let data = images_of(&patterns());
-    let mut t = Trainer::new(&random_rbm(6, 5, 1.0, 14), config(Method::Cd, 1, 0.1, 3, 1, 5, 6)).unwrap();
-    let cost = t.run(&data, 10, 1).unwrap().expect("epoch of two batches done");
-    assert!(cost.is_finite() && cost < 0.0, "{cost}");
+    let mut rbm = random_rbm(6, 5, 1.0, 14);
+    rbm.hbias = vec![60.0; 5];
+    let mut t = Trainer::new(&rbm, config(Method::Cd, 1, 0.1, 3, 1, 5, 6)).unwrap();
+    t.run(&data, 1, 2).unwrap();
+    let mut want = 0f64;
+    for r in 0..3 {
+        for (i, &p) in data.image(r).iter().enumerate() {
+            let x = p as f64 / 255.0;
+            let a: f64 = rbm.w[i * 5..(i + 1) * 5].iter().map(|&w| w as f64).sum::<f64>() + rbm.vbias[i] as f64;
+            want += x * -softplus_ref(-a) + (1.0 - x) * -softplus_ref(a);
+        }
+    }
+    want /= 3.0;
+    let got = t.epoch_costs()[0];
+    assert!((got - want).abs() < 1e-5 * want.abs().max(1.0), "{got} vs {want}");
 }
 
 fn train_params(threads: usize, method: Method, seed: u64) -> Rbm {
@@ -148,8 +165,7 @@ fn train_params(threads: usize, method: Method, seed: u64) -> Rbm {
     for (i, p) in data.pixels.iter_mut().enumerate() {
         *p = p.saturating_sub((i % 7) as u8 * 20);
     }
-    let mut cfg = config(method, 3, 0.1, 5, 3, 7, 40);
-    cfg.seed = seed;
+    let cfg = checked(&train_config(method, 3, 0.1, 5, 3, 7, seed, 40));
     let rbm = Rbm::new(6, 7, &mut rbm::Stream::new(seed, 0)).unwrap();
     let mut t = Trainer::new(&rbm, cfg).unwrap();
     while !t.done() {
@@ -166,15 +182,42 @@ fn the_same_seed_gives_identical_parameters() {
     }
 }
 
+/// A 100 x 40 model trained for 2 epochs on 60 random grey rows (half of
+/// them zeros) with `n_parts` parts on `threads` threads: the parameters, the
+/// chain's visible states and the costs.
+fn train_wide(method: Method, n_parts: usize, threads: usize) -> (Rbm, Vec<f32>, Vec<f64>) {
+    let mut rng = rbm::Stream::new(5, 3);
+    let values: Vec<f32> =
+        (0..60 * 100).map(|_| if rng.uniform() < 0.5 { 0.0 } else { rng.uniform() as f32 }).collect();
+    let data = rbm::RowMatrix::new(&values, 100).unwrap();
+    let mut cfg = train_config(method, 2, 0.05, 10, 2, 40, 31, 60);
+    cfg.n_parts = n_parts;
+    let mut t = Trainer::new(&Rbm::init(100, 40, 31).unwrap(), checked(&cfg)).unwrap();
+    let mut costs = Vec::new();
+    while !t.done() {
+        costs.extend(t.run(&data, 4, threads).unwrap());
+    }
+    (t.rbm(), t.chain_visible(), costs)
+}
+
 #[test]
 fn parameters_do_not_depend_on_the_thread_count() {
+    // 16 parts on 1, 2, 3 and 8 threads (none clamped: every thread owns
+    // parts), and 5 parts on 3 threads (uneven slabs); dense and sparse
+    // products both occur (grey rows half zeros, hidden states near 50% early).
     for method in [Method::Pcd, Method::Cd] {
-        let one = train_params(1, method, 21);
-        let two = train_params(2, method, 21);
-        let four = train_params(4, method, 21);
-        assert_eq!(one.w, two.w, "{method:?}: W differs between 1 and 2 threads");
-        assert_eq!(one, two);
-        assert_eq!(one, four);
+        let one = train_wide(method, 16, 1);
+        for threads in [2, 3, 8] {
+            let other = train_wide(method, 16, threads);
+            assert_eq!(one.0.w, other.0.w, "{method:?}: W differs between 1 and {threads} threads");
+            assert_eq!(one, other, "{method:?}: 1 and {threads} threads");
+        }
+        assert_eq!(train_wide(method, 5, 1), train_wide(method, 5, 3), "{method:?}: 5 parts");
+        // the part count is a parameter of the run: it changes the random streams
+        assert_ne!(one.0, train_wide(method, 5, 1).0);
+        let small = (train_params(1, method, 21), train_params(2, method, 21), train_params(8, method, 21));
+        assert_eq!(small.0, small.1);
+        assert_eq!(small.0, small.2);
     }
 }
 
@@ -205,24 +248,32 @@ fn divergence_is_reported_with_epoch_and_minibatch() {
     rbm.w.iter_mut().for_each(|w| *w = 3e38);
     let mut t = Trainer::new(&rbm, config(Method::Pcd, 1, 0.1, 3, 1, 4, 60)).unwrap();
     let err = t.run(&data, 20, 2).unwrap_err().to_string();
-    assert!(err.contains("diverged at epoch 0, minibatch") && err.contains("--lr"), "{err}");
+    assert!(err.contains("diverged at epoch 0, minibatch") && err.contains("learning rate (lr)"), "{err}");
 }
 
 #[test]
-fn bad_configurations_name_the_flag() {
+fn bad_configurations_name_the_parameter() {
     let base = TrainConfig::default();
+    let with = |f: &dyn Fn(&mut TrainConfig)| {
+        let mut c = base.clone();
+        f(&mut c);
+        c
+    };
     let cases: Vec<(TrainConfig, &str)> = vec![
-        (TrainConfig { batch_size: 0, ..base.clone() }, "--batch-size"),
-        (TrainConfig { k: 0, ..base.clone() }, "-k"),
-        (TrainConfig { lr: 0.0, ..base.clone() }, "--lr"),
-        (TrainConfig { lr: f32::NAN, ..base.clone() }, "--lr"),
-        (TrainConfig { train_size: 0, ..base.clone() }, "--train-size"),
-        (TrainConfig { train_size: 50_001, ..base.clone() }, "--train-size"),
-        (TrainConfig { n_hidden: 0, ..base.clone() }, "--hidden"),
+        (with(&|c| c.batch_size = 0), "batch_size:"),
+        (with(&|c| c.k = 0), "k:"),
+        (with(&|c| c.lr = 0.0), "lr:"),
+        (with(&|c| c.lr = f32::NAN), "lr:"),
+        (with(&|c| c.train_size = 0), "train_size:"),
+        (with(&|c| c.train_size = 50_001), "train_size:"),
+        (with(&|c| c.n_hidden = 0), "n_hidden:"),
+        (with(&|c| c.epochs = 0), "epochs:"),
+        (with(&|c| c.n_parts = 0), "n_parts:"),
+        (with(&|c| c.n_parts = 257), "n_parts:"),
     ];
-    for (cfg, flag) in cases {
+    for (cfg, name) in cases {
         let err = cfg.check(50_000).unwrap_err().to_string();
-        assert!(err.starts_with(flag), "{err}");
+        assert!(err.starts_with(name), "{err}");
     }
     assert!(base.check(50_000).is_ok());
 }
@@ -247,7 +298,7 @@ fn a_part_with_no_hidden_units_or_no_rows_does_not_hang_or_panic() {
             assert_eq!(one, t1.rbm(), "{method:?}, {n_hidden} hidden, batch {batch}");
         }
     }
-    let mut engine = rbm::engine::Engine::new(&random_rbm(6, 1, 1.0, 18), 1, 3, 0);
+    let mut engine = rbm::engine::Engine::new(&random_rbm(6, 1, 1.0, 18), 1, 3, 0, 16, 2);
     engine.set_chain_visible(&[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
     engine.gibbs_vhv(5, 2);
 }

@@ -84,7 +84,7 @@ fn gibbs_vhv_samples_the_exact_distribution() {
     let rbm = random_rbm(4, 3, 1.0, 4);
     let n = 40_000;
     let init = vec![0f32; n * 4];
-    let mut engine = rbm::engine::Engine::new(&rbm, n, 7, 500);
+    let mut engine = rbm::engine::Engine::new(&rbm, n, 7, 500, 16, 2);
     engine.set_chain_visible(&init);
     engine.gibbs_vhv(30, 2);
     let v = engine.chain_visible();

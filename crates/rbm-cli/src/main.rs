@@ -1,18 +1,117 @@
 //! The `rbm` command line: thin glue over the library.
 
+mod bench;
+mod report;
+
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rbm::data::{load_mnist, Binarize, Mnist};
-use rbm::engine::sample_rows;
+use rbm::engine::{sample_rows, DEFAULT_PARTS};
 use rbm::estimate::{base_rate_vbias, evaluate, Estimator, EvalOptions, Report};
+use rbm::fit::{fit, Control, FitOptions, FitOutcome, Observer, Validation};
 use rbm::images::{filters_image, samples_image};
 use rbm::modelfile::{load_checkpoint, load_model, save_checkpoint, save_model, write_atomic};
-use rbm::train::{EpochRecord, Method, TrainConfig, Trainer};
-use rbm::{Rbm, Stream};
+use rbm::train::{Method, TrainConfig, Trainer};
+use rbm::{Rbm, RbmError, Stream};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
+
+/// println! that survives a closed stdout (`rbm train | head`): the run goes
+/// on, writing its files; only the printing stops.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+pub(crate) use say;
+
+/// The command line's names for the library's choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum MethodArg {
+    /// contrastive divergence: each chain starts at the data's hidden sample
+    Cd,
+    /// persistent CD: the chains carry over from one update to the next
+    Pcd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BinarizeArg {
+    /// keep the grey level p / 255
+    None,
+    /// 1 where p / 255 >= 0.5
+    Threshold,
+    /// 1 with probability p / 255, drawn once with a seed
+    Stochastic,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum EstimatorArg {
+    /// exact when the smaller layer has at most 25 units, else AIS and RAISE side by side
+    Auto,
+    /// enumerate the smaller layer
+    Exact,
+    /// annealed importance sampling
+    Ais,
+    /// reverse annealing from the data (conservative)
+    Raise,
+}
+
+impl From<MethodArg> for Method {
+    fn from(m: MethodArg) -> Self {
+        match m {
+            MethodArg::Cd => Method::Cd,
+            MethodArg::Pcd => Method::Pcd,
+        }
+    }
+}
+
+impl From<BinarizeArg> for Binarize {
+    fn from(b: BinarizeArg) -> Self {
+        match b {
+            BinarizeArg::None => Binarize::None,
+            BinarizeArg::Threshold => Binarize::Threshold,
+            BinarizeArg::Stochastic => Binarize::Stochastic,
+        }
+    }
+}
+
+impl From<EstimatorArg> for Estimator {
+    fn from(e: EstimatorArg) -> Self {
+        match e {
+            EstimatorArg::Auto => Estimator::Auto,
+            EstimatorArg::Exact => Estimator::Exact,
+            EstimatorArg::Ais => Estimator::Ais,
+            EstimatorArg::Raise => Estimator::Raise,
+        }
+    }
+}
+
+/// The library's errors in the command line's words: a parameter's name
+/// becomes its flag.
+fn flagged(e: RbmError) -> anyhow::Error {
+    const FLAGS: [(&str, &str); 7] = [
+        ("k", "-k"),
+        ("lr", "--lr"),
+        ("batch_size", "--batch-size"),
+        ("epochs", "--epochs"),
+        ("n_hidden", "--hidden"),
+        ("train_size", "--train-size"),
+        ("n_parts", "--parts"),
+    ];
+    match &e {
+        RbmError::Param { name, msg } => match FLAGS.iter().find(|(n, _)| n == name) {
+            Some((_, flag)) => anyhow::anyhow!("{flag}: {msg}"),
+            None => e.into(),
+        },
+        RbmError::Diverged { .. } => anyhow::anyhow!("{}", e.to_string().replace("(lr)", "(--lr)")),
+        _ => e.into(),
+    }
+}
 
 /// Restricted Boltzmann Machines: train, sample and evaluate binary RBMs on MNIST.
 #[derive(Parser)]
@@ -50,13 +149,13 @@ struct EvalArgs {
     /// How grey pixels become binary: stochastic (1 with probability p/255,
     /// drawn once with --seed, as Salakhutdinov & Murray) or threshold (p/255 >= 0.5).
     #[arg(long, value_enum, default_value = "stochastic")]
-    binarize: Binarize,
+    binarize: BinarizeArg,
     /// Seed of the binarisation, the annealing chains and RAISE's subset.
     #[arg(long, default_value_t = 1234)]
     seed: u64,
     /// auto: exact when the smaller layer has at most 25 units, else AIS and RAISE side by side.
     #[arg(long, value_enum, default_value = "auto")]
-    estimator: Estimator,
+    estimator: EstimatorArg,
     /// Independent AIS runs.
     #[arg(long, default_value_t = 100)]
     ais_runs: usize,
@@ -84,7 +183,7 @@ struct EvalArgs {
 const RAISE_STEPS: usize = 14_500;
 
 /// Which part of MNIST (the tutorial's split).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Split {
     /// the first 50,000 training images
     Train,
@@ -121,26 +220,26 @@ struct FiltersArgs {
 }
 
 #[derive(Args)]
-struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Minibatch updates per timing.
     #[arg(long, default_value_t = 400)]
-    updates: usize,
+    pub updates: usize,
     /// Timings per figure (best and median are reported).
     #[arg(long, default_value_t = 5)]
-    repeat: usize,
+    pub repeat: usize,
     /// Directory with the MNIST files.
     #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
+    pub data: Option<PathBuf>,
     /// Worker threads (default: all cores).
     #[arg(long)]
-    threads: Option<usize>,
+    pub threads: Option<usize>,
 }
 
 #[derive(Args)]
 struct TrainArgs {
     /// Training algorithm: persistent CD (pcd) or contrastive divergence (cd).
     #[arg(long, value_enum, default_value = "pcd")]
-    method: Method,
+    method: MethodArg,
     /// Gibbs steps per update (the k of CD-k / PCD-k).
     #[arg(short = 'k', default_value_t = 15)]
     k: usize,
@@ -169,9 +268,13 @@ struct TrainArgs {
     /// Worker threads (default: all cores); results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
+    /// Parts the units are split into: the unit of parallel work and of the
+    /// random streams (results depend on it, never on --threads).
+    #[arg(long, default_value_t = DEFAULT_PARTS)]
+    parts: usize,
     /// Continue the interrupted run in DIR from its checkpoint, with the
     /// configuration stored there, to its configured number of epochs.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "out", "chains", "samples", "plot_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "out", "chains", "samples", "plot_every"])]
     resume: Option<PathBuf>,
     /// Also write a checkpoint every N minibatches (one is always written after each epoch).
     #[arg(long, value_name = "N")]
@@ -227,7 +330,7 @@ fn main() {
     let result = match cli.command {
         Command::Train(a) => run_train(a),
         Command::Sample(a) => run_sample(a),
-        Command::Bench(a) => run_bench(a),
+        Command::Bench(a) => bench::run_bench(a),
         Command::Features(a) => run_features(a),
         Command::Filters(a) => run_filters(a),
         Command::Eval(a) => run_eval(a),
@@ -245,16 +348,12 @@ const CHECKPOINT: &str = "checkpoint.safetensors";
 #[derive(serde::Serialize, serde::Deserialize)]
 struct RunExtra {
     sampling: SamplingArgs,
-    /// training seconds of the current epoch before the checkpoint
-    epoch_seconds: f64,
-    /// training seconds of all finished epochs
-    training_seconds: f64,
     /// --eval-every
     #[serde(default)]
     eval_every: Option<usize>,
 }
 
-fn threads(flag: Option<usize>) -> Result<usize> {
+pub(crate) fn threads(flag: Option<usize>) -> Result<usize> {
     match flag {
         Some(0) => bail!("--threads: must be at least 1"),
         Some(n) => Ok(n),
@@ -262,7 +361,7 @@ fn threads(flag: Option<usize>) -> Result<usize> {
     }
 }
 
-/// The data directory: --data, else ./data/mnist, else the one in this crate's source tree.
+/// The data directory: --data, else ./data/mnist, else the one in this repository.
 fn data_dir(flag: &Option<PathBuf>) -> PathBuf {
     if let Some(d) = flag {
         return d.clone();
@@ -271,11 +370,11 @@ fn data_dir(flag: &Option<PathBuf>) -> PathBuf {
     if local.is_dir() {
         return local;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
 }
 
-fn load_data(flag: &Option<PathBuf>) -> Result<Mnist> {
-    println!("... loading data");
+pub(crate) fn load_data(flag: &Option<PathBuf>) -> Result<Mnist> {
+    say!("... loading data");
     Ok(load_mnist(&data_dir(flag))?)
 }
 
@@ -314,13 +413,22 @@ fn progress_bar(len: u64, msg: String) -> ProgressBar {
 
 /// Draws samples.png as the tutorial: `chains` chains from consecutive test
 /// images at a random offset, `samples` rows, `plot_every` steps before each.
-fn draw_samples(rbm: &Rbm, data: &Mnist, s: &SamplingArgs, seed: u64, n_threads: usize, out: &Path) -> Result<f64> {
+fn draw_samples(
+    rbm: &Rbm,
+    data: &Mnist,
+    s: &SamplingArgs,
+    seed: u64,
+    n_parts: usize,
+    n_threads: usize,
+    out: &Path,
+) -> Result<f64> {
     let n_test = data.test.n;
     let offset = Stream::new(seed, 1).below((n_test - s.chains + 1) as u64) as usize;
     let init = data.test.slice(offset..offset + s.chains).to_f32();
     let t = Instant::now();
-    let rows =
-        sample_rows(rbm, &init, s.samples, s.plot_every, seed, n_threads, |r| println!(" ... plotting sample  {r}"));
+    let rows = sample_rows(rbm, &init, s.samples, s.plot_every, seed, n_parts, n_threads, |r| {
+        say!(" ... plotting sample  {r}")
+    });
     let secs = t.elapsed().as_secs_f64();
     samples_image(&rows, s.chains, 28).save_png(&out.join("samples.png"))?;
     Ok(secs)
@@ -334,6 +442,58 @@ fn config_metadata(cfg: &TrainConfig, epochs_done: usize) -> HashMap<String, Str
     ])
 }
 
+/// The command line's side of a training run: progress bars, the
+/// per-epoch pictures and report, checkpoints, and Ctrl-C.
+struct TrainView<'a> {
+    out: &'a Path,
+    extra: &'a RunExtra,
+    stop: Arc<AtomicBool>,
+    bar: Option<(usize, ProgressBar)>,
+}
+
+impl TrainView<'_> {
+    fn bar(&mut self, trainer: &Trainer) -> &ProgressBar {
+        let epoch = trainer.epoch();
+        if self.bar.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            if let Some((_, old)) = self.bar.take() {
+                old.finish_and_clear();
+            }
+            let pb = progress_bar(trainer.config().batches_per_epoch() as u64, format!("epoch {epoch}"));
+            self.bar = Some((epoch, pb));
+        }
+        &self.bar.as_ref().unwrap().1
+    }
+}
+
+impl Observer for TrainView<'_> {
+    fn progress(&mut self, trainer: &Trainer) -> Control {
+        self.bar(trainer).set_position(trainer.batch_index() as u64);
+        if self.stop.load(Ordering::Relaxed) {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    }
+
+    fn epoch_end(&mut self, trainer: &mut Trainer) -> rbm::Result<()> {
+        if let Some((_, pb)) = self.bar.take() {
+            pb.finish_and_clear();
+        }
+        let r = trainer.history().last().expect("an epoch ended").clone();
+        say!("Training epoch {}, cost is  {}", r.epoch, r.cost);
+        if let (Some(ll), Some(name)) = (r.log_likelihood, &r.ll_estimator) {
+            say!("  validation log-likelihood {ll:.4} nats per image ({name})");
+        }
+        filters_image(&trainer.rbm(), 28).save_png(&self.out.join(format!("filters_at_epoch_{}.png", r.epoch)))?;
+        write_report(self.out, trainer.config(), trainer.history(), false)
+    }
+
+    fn checkpoint(&mut self, trainer: &mut Trainer) -> rbm::Result<()> {
+        let json = serde_json::to_string(self.extra).expect("extra serialises");
+        save_checkpoint(&self.out.join(CHECKPOINT), trainer, &json)
+    }
+}
+
 fn run_train(a: TrainArgs) -> Result<()> {
     let n_threads = threads(a.threads)?;
     if a.checkpoint_every == Some(0) {
@@ -342,7 +502,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     if a.eval_every == Some(0) {
         bail!("--eval-every: must be at least 1");
     }
-    let (mut trainer, mut extra, out) = match &a.resume {
+    let (mut trainer, extra, out) = match &a.resume {
         Some(dir) => {
             let path = dir.join(CHECKPOINT);
             if !path.is_file() {
@@ -351,135 +511,89 @@ fn run_train(a: TrainArgs) -> Result<()> {
             let ck = load_checkpoint(&path)?;
             let extra: RunExtra = serde_json::from_str(&ck.extra)
                 .with_context(|| format!("{}: metadata `extra` is unreadable", path.display()))?;
-            ck.trainer.config.check(50_000).with_context(|| format!("{}: stored configuration", path.display()))?;
+            ck.trainer
+                .config()
+                .check(50_000)
+                .map_err(flagged)
+                .with_context(|| format!("{}: stored configuration", path.display()))?;
             prepare_out(dir)?;
-            println!("resuming {} at epoch {}, minibatch {}", dir.display(), ck.trainer.epoch, ck.trainer.batch_index);
+            say!("resuming {} at epoch {}, minibatch {}", dir.display(), ck.trainer.epoch(), ck.trainer.batch_index());
             (ck.trainer, extra, dir.clone())
         }
         None => {
-            let cfg = TrainConfig {
-                method: a.method,
-                k: a.k,
-                lr: a.lr,
-                batch_size: a.batch_size,
-                epochs: a.epochs,
-                n_hidden: a.hidden,
-                seed: a.seed,
-                train_size: a.train_size,
-            };
-            cfg.check(50_000)?;
+            let mut cfg = TrainConfig::default();
+            cfg.method = a.method.into();
+            (cfg.k, cfg.lr, cfg.batch_size, cfg.epochs) = (a.k, a.lr, a.batch_size, a.epochs);
+            (cfg.n_hidden, cfg.seed, cfg.train_size, cfg.n_parts) = (a.hidden, a.seed, a.train_size, a.parts);
+            let checked = cfg.check(50_000).map_err(flagged)?;
             check_sampling(&a.sampling, 10_000)?;
             let out = a.io.out.clone();
             prepare_out(&out)?;
             refuse_other_run(&out, &cfg)?;
-            let rbm = Rbm::new(784, cfg.n_hidden, &mut Stream::new(cfg.seed, 0))?;
-            let extra = RunExtra {
-                sampling: a.sampling.clone(),
-                epoch_seconds: 0.0,
-                training_seconds: 0.0,
-                eval_every: a.eval_every,
-            };
-            (Trainer::new(&rbm, cfg)?, extra, out)
+            let rbm = Rbm::init(784, cfg.n_hidden, cfg.seed)?;
+            let extra = RunExtra { sampling: a.sampling.clone(), eval_every: a.eval_every };
+            (Trainer::new(&rbm, checked)?, extra, out)
         }
     };
     let data = load_data(&a.io.data)?;
     check_sampling(&extra.sampling, data.test.n)?;
-    let cfg = trainer.config.clone();
+    let cfg = trainer.config().clone();
     let train = data.train.slice(0..cfg.train_size);
-    let nb = cfg.batches_per_epoch();
 
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
     }
-    let checkpoint = |trainer: &mut Trainer, extra: &RunExtra| -> Result<()> {
-        let json = serde_json::to_string(extra).expect("extra serialises");
-        Ok(save_checkpoint(&out.join(CHECKPOINT), trainer, &json)?)
-    };
-    let diverged = |e: rbm::RbmError| -> anyhow::Error {
+    // the validation images, stochastically binarised with the run's seed
+    let valid = extra.eval_every.map(|_| data.valid.binarize(Binarize::Stochastic, cfg.seed).to_f32());
+    let base_vbias = base_rate_vbias(&data.train);
+    let mut opts = FitOptions::new(n_threads);
+    opts.checkpoint_every = a.checkpoint_every;
+    opts.validation = valid.as_ref().map(|rows| Validation {
+        rows,
+        base_vbias: &base_vbias,
+        every: extra.eval_every.unwrap_or(1),
+        seed: cfg.seed,
+    });
+    let mut view = TrainView { out: &out, extra: &extra, stop, bar: None };
+    let outcome = fit(&mut trainer, &train, &opts, &mut view).map_err(|e| {
         let kept = out.join(CHECKPOINT);
+        let e = flagged(e);
         if kept.is_file() {
-            anyhow::anyhow!("{e}; the last good checkpoint is {}", kept.display())
+            e.context(format!("the last good checkpoint is {}", kept.display()))
         } else {
-            e.into()
+            e
         }
-    };
-    while !trainer.done() {
-        let epoch = trainer.epoch;
-        let pb = progress_bar(nb as u64, format!("epoch {epoch}"));
-        pb.set_position(trainer.batch_index as u64);
-        let mut since_checkpoint = 0;
-        let cost = loop {
-            let mut n = 25;
-            if let Some(every) = a.checkpoint_every {
-                n = n.min(every - since_checkpoint);
-            }
-            let t = Instant::now();
-            let result = trainer.run(&train, n, n_threads);
-            extra.epoch_seconds += t.elapsed().as_secs_f64();
-            let done = result.map_err(diverged)?;
-            since_checkpoint += n;
-            if let Some(c) = done {
-                break c;
-            }
-            pb.set_position(trainer.batch_index as u64);
-            if a.checkpoint_every == Some(since_checkpoint) {
-                checkpoint(&mut trainer, &extra)?;
-                since_checkpoint = 0;
-            }
-            if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                pb.finish_and_clear();
-                checkpoint(&mut trainer, &extra)?;
-                eprintln!(
-                    "interrupted at epoch {epoch}, minibatch {}: checkpoint written to {}\nresume with: rbm train --resume {}",
-                    trainer.batch_index,
-                    out.join(CHECKPOINT).display(),
-                    out.display()
-                );
-                std::process::exit(130);
-            }
-        };
+    })?;
+    if let Some((_, pb)) = view.bar.take() {
         pb.finish_and_clear();
-        let secs = std::mem::take(&mut extra.epoch_seconds);
-        extra.training_seconds += secs;
-        println!("Training epoch {epoch}, cost is  {cost}");
-        let rbm = trainer.rbm();
-        let (log_likelihood, ll_estimator) = match extra.eval_every {
-            Some(n) if (epoch + 1) % n == 0 => {
-                let (ll, name) = validation_log_likelihood(&rbm, &data, cfg.seed, n_threads);
-                println!("  validation log-likelihood {ll:.4} nats per image ({name})");
-                (Some(ll), Some(name))
-            }
-            _ => (None, None),
-        };
-        trainer.history.push(EpochRecord { epoch, cost, seconds: secs, log_likelihood, ll_estimator });
-        filters_image(&rbm, 28).save_png(&out.join(format!("filters_at_epoch_{epoch}.png")))?;
-        write_report(&out, &cfg, &trainer.history, false)?;
-        checkpoint(&mut trainer, &extra)?;
     }
-    println!("Training took {:.6} minutes", extra.training_seconds / 60.0);
+    if outcome == FitOutcome::Stopped {
+        eprintln!(
+            "interrupted at epoch {}, minibatch {}: checkpoint written to {}\nresume with: rbm train --resume {}",
+            trainer.epoch(),
+            trainer.batch_index(),
+            out.join(CHECKPOINT).display(),
+            out.display()
+        );
+        std::process::exit(130);
+    }
+    say!("Training took {:.6} minutes", trainer.training_seconds() / 60.0);
     let rbm = trainer.rbm();
-    save_model(&out.join("model.safetensors"), &rbm, config_metadata(&cfg, trainer.epoch))?;
-    let secs = draw_samples(&rbm, &data, &extra.sampling, cfg.seed, n_threads, &out)?;
-    write_report(&out, &cfg, &trainer.history, true)?;
-    println!("Sampling took {secs:.2} seconds; wrote {} (open index.html)", out.display());
+    save_model(&out.join("model.safetensors"), &rbm, config_metadata(&cfg, trainer.epoch()))?;
+    let secs = draw_samples(&rbm, &data, &extra.sampling, cfg.seed, cfg.n_parts, n_threads, &out)?;
+    write_report(&out, &cfg, trainer.history(), true)?;
+    say!("Sampling took {secs:.2} seconds; wrote {} (open index.html)", out.display());
     Ok(())
 }
 
-/// The validation images' average log-likelihood (stochastically binarised
-/// with the run's seed): exact for small models, else a short AIS.
-fn validation_log_likelihood(rbm: &Rbm, data: &Mnist, seed: u64, n_threads: usize) -> (f64, String) {
-    let valid = data.valid.binarize(Binarize::Stochastic, seed).to_f32();
-    let small = rbm.n_hidden.min(rbm.n_visible) <= rbm::estimate::EXACT_MAX_UNITS;
-    let (estimator, runs, steps) = if small { (Estimator::Exact, 0, 0) } else { (Estimator::Ais, 100, 1450) };
-    let opts = EvalOptions { estimator, ais_runs: runs, ais_steps: steps, raise_images: 0, raise_steps: 0, seed };
-    let r = evaluate(rbm, &valid, &base_rate_vbias(&data.train), &opts, n_threads);
-    let name = if small { "exact".to_string() } else { format!("ais-{runs}x{steps}") };
-    (r.avg_ll, name)
-}
-
 /// metrics.csv, learning_curve.svg and index.html of a run.
-fn write_report(out: &Path, cfg: &TrainConfig, history: &[EpochRecord], has_samples: bool) -> Result<()> {
+fn write_report(
+    out: &Path,
+    cfg: &TrainConfig,
+    history: &[rbm::train::EpochRecord],
+    has_samples: bool,
+) -> rbm::Result<()> {
     let mut csv = String::from("epoch,cost,seconds,valid_log_likelihood,ll_estimator\n");
     for r in history {
         let ll = r.log_likelihood.map_or(String::new(), |l| l.to_string());
@@ -490,7 +604,7 @@ fn write_report(out: &Path, cfg: &TrainConfig, history: &[EpochRecord], has_samp
         Method::Pcd => "stochastic pseudo-likelihood",
         Method::Cd => "reconstruction log-probability",
     };
-    write_atomic(&out.join("learning_curve.svg"), rbm::images::learning_curve_svg(history, cost_name).as_bytes())?;
+    write_atomic(&out.join("learning_curve.svg"), report::learning_curve_svg(history, cost_name).as_bytes())?;
     // through the JSON text, so that f32 fields print as written (0.1, not 0.10000000149011612)
     let json: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&serde_json::to_string(cfg).expect("config serialises")).expect("config parses");
@@ -498,8 +612,7 @@ fn write_report(out: &Path, cfg: &TrainConfig, history: &[EpochRecord], has_samp
         json.iter().map(|(k, v)| (k.clone(), v.to_string().trim_matches('"').to_string())).collect();
     let title =
         format!("RBM run: {} hidden units, {}-{}", cfg.n_hidden, format!("{:?}", cfg.method).to_uppercase(), cfg.k);
-    write_atomic(&out.join("index.html"), rbm::images::index_html(&title, &config, history, has_samples).as_bytes())?;
-    Ok(())
+    write_atomic(&out.join("index.html"), report::index_html(&title, &config, history, has_samples).as_bytes())
 }
 
 /// A fresh run must not overwrite the checkpoint of a different run.
@@ -511,11 +624,11 @@ fn refuse_other_run(out: &Path, cfg: &TrainConfig) -> Result<()> {
     let ck = load_checkpoint(&path).with_context(|| {
         format!("--out {}: holds an unreadable checkpoint; remove it or choose another --out", out.display())
     })?;
-    if &ck.trainer.config != cfg {
+    if ck.trainer.config() != cfg {
         bail!(
             "{}: checkpoint of a different configuration ({}); continue it with --resume {}, or choose another --out",
             path.display(),
-            serde_json::to_string(&ck.trainer.config).expect("config serialises"),
+            serde_json::to_string(ck.trainer.config()).expect("config serialises"),
             out.display()
         );
     }
@@ -528,110 +641,8 @@ fn run_sample(a: SampleArgs) -> Result<()> {
     let data = load_data(&a.io.data)?;
     check_sampling(&a.sampling, data.test.n)?;
     prepare_out(&a.io.out)?;
-    let secs = draw_samples(&rbm, &data, &a.sampling, a.seed, n_threads, &a.io.out)?;
-    println!("Sampling took {secs:.2} seconds; wrote {}", a.io.out.join("samples.png").display());
-    Ok(())
-}
-
-/// Best and median of some timings.
-fn best_median(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (v[0], v[v.len() / 2])
-}
-
-fn run_bench(a: BenchArgs) -> Result<()> {
-    if a.updates == 0 || a.repeat == 0 {
-        bail!("--updates and --repeat must be at least 1");
-    }
-    let n_threads = threads(a.threads)?;
-    let data = load_data(&a.data)?;
-    println!("threads: {n_threads}; each figure: best and median of {} timings", a.repeat);
-    let mut sampled_model = None;
-    for (name, method, k, batch) in
-        [("PCD-15, batch 20 (the tutorial)", Method::Pcd, 15, 20), ("CD-1, batch 100", Method::Cd, 1, 100)]
-    {
-        let cfg = TrainConfig { method, k, batch_size: batch, train_size: 50_000, ..TrainConfig::default() };
-        let rbm = Rbm::new(784, cfg.n_hidden, &mut Stream::new(cfg.seed, 0))?;
-        let monitor = method == Method::Pcd;
-        let flops = rbm::engine::update_flops(784, cfg.n_hidden, batch, k, monitor);
-        let n = a.updates.min(cfg.batches_per_epoch());
-        let (mut loop_t, mut prod_t) = (Vec::new(), Vec::new());
-        let mut trainer = Trainer::new(&rbm, cfg.clone())?;
-        for _ in 0..a.repeat {
-            prod_t.push(rbm::engine::products_only(&rbm, batch, k, monitor, n, n_threads) / n as f64);
-            if trainer.batch_index + n > cfg.batches_per_epoch() {
-                trainer = Trainer::new(&rbm, cfg.clone())?;
-            }
-            let t = Instant::now();
-            trainer.run(&data.train, n, n_threads)?;
-            loop_t.push(t.elapsed().as_secs_f64() / n as f64);
-        }
-        let (lb, lm) = best_median(loop_t);
-        let (pb, pm) = best_median(prod_t);
-        println!("{name}: {:.1} MFLOP per update", flops / 1e6);
-        println!(
-            "  (a) training loop:   {:8.1} updates/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
-            1.0 / lb,
-            1.0 / lm,
-            flops / lb / 1e9,
-            flops / lm / 1e9
-        );
-        println!(
-            "  (b) products alone:  {:8.1} updates/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
-            1.0 / pb,
-            1.0 / pm,
-            flops / pb / 1e9,
-            flops / pm / 1e9
-        );
-        println!("  (c) efficiency (a)/(b): {:.1}% best, {:.1}% median", 100.0 * pb / lb, 100.0 * pm / lm);
-        if method == Method::Pcd {
-            sampled_model = Some(trainer.rbm());
-            let epoch = cfg.batches_per_epoch() as f64;
-            println!(
-                "  one epoch of {} updates: {:.1} s at the best speed; 15 epochs: {:.2} min",
-                epoch,
-                epoch * lb,
-                15.0 * epoch * lb / 60.0
-            );
-        }
-    }
-    // the PCD-15 model as trained above: (d) samples a model that has learned something
-    let rbm = sampled_model.expect("the PCD benchmark ran");
-    let init = data.test.slice(0..20).to_f32();
-    let mut times = Vec::new();
-    let mut prod = Vec::new();
-    for _ in 0..a.repeat.min(3) {
-        let t = Instant::now();
-        sample_rows(&rbm, &init, 10, 1000, 1234, n_threads, |_| {});
-        times.push(t.elapsed().as_secs_f64());
-        prod.push(rbm::engine::products_only(&rbm, 20, 15, true, 100, n_threads) / 100.0);
-    }
-    let (sb, sm) = best_median(times);
-    let (pb, _) = best_median(prod);
-    let flops = rbm::engine::update_flops(784, 500, 20, 15, true);
-    // the dense products' speed right now, to print beside a timing
-    let product_speed = || {
-        let secs = rbm::engine::products_only(&rbm, 20, 15, true, 100, n_threads) / 100.0;
-        flops / secs / 1e9
-    };
-    println!("(d) sampling phase (10 rows x 1,000 gibbs_vhv steps, 20 chains): {sb:.2} s best, {sm:.2} s median (products alone meanwhile: {:.1} GFLOP/s)", flops / pb / 1e9);
-    let vb_a = base_rate_vbias(&data.train);
-    let t = Instant::now();
-    let z = rbm::estimate::ais(&rbm, &vb_a, 100, &rbm::estimate::ais_schedule(14_500), 1234, n_threads);
-    println!(
-        "(e) AIS, 100 runs x 14,500 temperatures, 784 x 500 (the model of (d)): {:.1} s (log Z {:.2}) (products alone meanwhile: {:.1} GFLOP/s)",
-        t.elapsed().as_secs_f64(),
-        z.log_z,
-        product_speed()
-    );
-    let small = Rbm::new(784, 20, &mut Stream::new(1234, 0))?;
-    let t = Instant::now();
-    let lz = rbm::estimate::exact_log_z(&small, n_threads);
-    println!(
-        "(f) exact log Z, 784 x 20 (2^20 hidden states): {:.2} s (log Z {lz:.3}) (products alone meanwhile: {:.1} GFLOP/s)",
-        t.elapsed().as_secs_f64(),
-        product_speed()
-    );
+    let secs = draw_samples(&rbm, &data, &a.sampling, a.seed, DEFAULT_PARTS, n_threads, &a.io.out)?;
+    say!("Sampling took {secs:.2} seconds; wrote {}", a.io.out.join("samples.png").display());
     Ok(())
 }
 
@@ -653,7 +664,7 @@ fn run_features(a: FeaturesArgs) -> Result<()> {
         features.extend(rbm.propup(&chunk).mean);
     }
     write_atomic(&a.out, &rbm::modelfile::npy_bytes(&features, &[images.n, rbm.n_hidden]))?;
-    println!("wrote {} ({} x {} float32)", a.out.display(), images.n, rbm.n_hidden);
+    say!("wrote {} ({} x {} float32)", a.out.display(), images.n, rbm.n_hidden);
     Ok(())
 }
 
@@ -664,7 +675,7 @@ fn run_filters(a: FiltersArgs) -> Result<()> {
         bail!("{}: {} visible units do not form a square image", a.model.display(), rbm.n_visible);
     }
     filters_image(&rbm, side).save_png(&a.out)?;
-    println!("wrote {}", a.out.display());
+    say!("wrote {}", a.out.display());
     Ok(())
 }
 
@@ -677,7 +688,7 @@ fn split_images(data: &Mnist, split: Split) -> &rbm::data::Images {
 }
 
 fn run_eval(a: EvalArgs) -> Result<()> {
-    if a.binarize == Binarize::None {
+    if a.binarize == BinarizeArg::None {
         bail!("--binarize none: the likelihood is of binary images; use stochastic or threshold");
     }
     if a.ais_runs < 2 {
@@ -692,16 +703,13 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     let n_threads = threads(a.threads)?;
     let rbm = load_mnist_model(&a.model)?;
     let data = if a.json { load_mnist(&data_dir(&a.data))? } else { load_data(&a.data)? };
-    let images = split_images(&data, a.split).binarize(a.binarize, a.seed).to_f32();
+    let images = split_images(&data, a.split).binarize(a.binarize.into(), a.seed).to_f32();
     let vb_a = base_rate_vbias(&data.train);
-    let opts = EvalOptions {
-        estimator: a.estimator,
-        ais_runs: a.ais_runs,
-        ais_steps: a.ais_steps,
-        raise_images: a.raise_images,
-        raise_steps: a.raise_steps,
-        seed: a.seed,
-    };
+    let mut opts = EvalOptions::default();
+    opts.estimator = a.estimator.into();
+    (opts.ais_runs, opts.ais_steps, opts.raise_images, opts.raise_steps) =
+        (a.ais_runs, a.ais_steps, a.raise_images, a.raise_steps);
+    opts.seed = a.seed;
     let t = Instant::now();
     let report = evaluate(&rbm, &images, &vb_a, &opts, n_threads);
     let secs = t.elapsed().as_secs_f64();
@@ -711,7 +719,7 @@ fn run_eval(a: EvalArgs) -> Result<()> {
         let mut v = serde_json::to_value(&report).expect("report serialises");
         let extra = serde_json::json!({"split": split, "binarize": binarize, "seed": a.seed, "seconds": secs, "model": a.model.display().to_string()});
         v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        println!("{v}");
+        say!("{v}");
     } else {
         print_report(&report, &split, &binarize, a.seed, secs);
     }
@@ -719,36 +727,40 @@ fn run_eval(a: EvalArgs) -> Result<()> {
 }
 
 fn print_report(r: &Report, split: &str, binarize: &str, seed: u64, secs: f64) {
-    println!("data: {} {split} images, binarised {binarize} (seed {seed})", r.n_images);
+    say!("data: {} {split} images, binarised {binarize} (seed {seed})", r.n_images);
     match r.estimator.as_str() {
         "exact" => {
-            println!("estimator: exact (enumeration of the smaller layer)");
-            println!("log Z = {:.4}", r.logz.unwrap());
-            println!("average log-likelihood: {:.4} nats per image (exact)", r.avg_ll);
+            say!("estimator: exact (enumeration of the smaller layer)");
+            say!("log Z = {:.4}", r.logz.unwrap());
+            say!("average log-likelihood: {:.4} nats per image (exact)", r.avg_ll);
         }
         "ais" => {
-            println!(
+            say!(
                 "estimator: AIS, {} runs, {} temperatures, from the base-rate model",
                 r.ais_runs.unwrap(),
                 r.ais_steps.unwrap()
             );
-            println!("log Z = {:.4}, ±3σ: [{:.4}, {:.4}]", r.logz.unwrap(), r.logz_lo.unwrap(), r.logz_hi.unwrap());
-            println!(
+            say!("log Z = {:.4}, ±3σ: [{:.4}, {:.4}]", r.logz.unwrap(), r.logz_lo.unwrap(), r.logz_hi.unwrap());
+            say!(
                 "average log-likelihood: {:.4} nats per image, bracket [{:.4}, {:.4}]",
-                r.avg_ll, r.avg_ll_lo, r.avg_ll_hi
+                r.avg_ll,
+                r.avg_ll_lo,
+                r.avg_ll_hi
             );
         }
         _ => {}
     }
     if let Some(q) = &r.raise {
-        println!("RAISE (conservative), {} random {split} images, {} temperatures:", q.n_images, q.steps);
-        println!(
+        say!("RAISE (conservative), {} random {split} images, {} temperatures:", q.n_images, q.steps);
+        say!(
             "  average log-likelihood: {:.4} nats per image, ±3 s.e. [{:.4}, {:.4}]",
-            q.avg_ll, q.avg_ll_lo, q.avg_ll_hi
+            q.avg_ll,
+            q.avg_ll_lo,
+            q.avg_ll_hi
         );
         if let Some(x) = q.reference_avg_ll {
-            println!("  {} on the same images: {:.4}", r.estimator, x);
+            say!("  {} on the same images: {:.4}", r.estimator, x);
         }
     }
-    println!("took {secs:.1} s");
+    say!("took {secs:.1} s");
 }

@@ -131,8 +131,24 @@ pub fn parse_model(path: &Path, bytes: &[u8]) -> Result<(Rbm, HashMap<String, St
     let hbias = tensor(path, &st, "hbias", &[nh])?;
     let vbias = tensor(path, &st, "vbias", &[nv])?;
     let metadata = meta.metadata().clone().unwrap_or_default();
+    check_format_version(path, &metadata)?;
     let rbm = Rbm::from_params(nv, nh, w, hbias, vbias).map_err(|e| RbmError::model_file(path, e.to_string()))?;
     Ok((rbm, metadata))
+}
+
+/// Refuses a file written in a newer format than this build reads (a file
+/// without a version is of version 1).
+fn check_format_version(path: &Path, metadata: &HashMap<String, String>) -> Result<()> {
+    let Some(v) = metadata.get("format_version") else { return Ok(()) };
+    let ours: u32 = FORMAT_VERSION.parse().expect("a number");
+    match v.parse::<u32>() {
+        Ok(n) if n <= ours => Ok(()),
+        Ok(n) => Err(RbmError::model_file(
+            path,
+            format!("format version {n} is newer than this build reads (up to {ours}); upgrade rbm to read it"),
+        )),
+        Err(_) => Err(RbmError::model_file(path, format!("format version `{v}` is not a number"))),
+    }
 }
 
 /// A checkpoint's contents: the trainer and the caller's extra metadata.
@@ -150,11 +166,11 @@ pub fn save_checkpoint(path: &Path, trainer: &mut crate::train::Trainer, extra: 
     let metadata = HashMap::from([
         ("format".to_string(), "rbm-checkpoint".to_string()),
         ("format_version".to_string(), FORMAT_VERSION.to_string()),
-        ("config".to_string(), serde_json::to_string(&trainer.config).expect("config serialises")),
+        ("config".to_string(), serde_json::to_string(trainer.config()).expect("config serialises")),
         ("state".to_string(), serde_json::to_string(&state).expect("state serialises")),
         ("extra".to_string(), extra.to_string()),
     ]);
-    let b = trainer.config.batch_size;
+    let b = trainer.config().batch_size;
     let bytes = safetensors_bytes(
         &[
             ("W", vec![rbm.n_visible, rbm.n_hidden], &rbm.w),
@@ -180,7 +196,7 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
         serde_json::from_str(field("config")?).map_err(|e| bad(format!("metadata `config`: {e}")))?;
     let state: crate::train::TrainerState =
         serde_json::from_str(field("state")?).map_err(|e| bad(format!("metadata `state`: {e}")))?;
-    config.check(usize::MAX).map_err(|e| bad(format!("stored configuration: {e}")))?;
+    let config = config.check(usize::MAX).map_err(|e| bad(format!("stored configuration: {e}")))?;
     if config.n_hidden != rbm.n_hidden {
         return Err(bad(format!("configuration says {} hidden units, W has {}", config.n_hidden, rbm.n_hidden)));
     }

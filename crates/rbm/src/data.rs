@@ -21,7 +21,7 @@ pub struct Images {
 }
 
 /// How grey pixels become the visible units' values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Binarize {
     /// keep the grey level p / 255 (the tutorial)
@@ -65,20 +65,94 @@ impl Images {
 
     /// The images binarised as `mode` says (pixels become 0 or 255). For
     /// `Stochastic`, pixel j of image i is 255 with probability p / 255, drawn
-    /// from the stream (seed, 0) in order, so a seed gives one fixed set.
+    /// from the stream (seed, [`BINARIZE_STREAM`]) in order, so a seed gives one fixed set.
     pub fn binarize(&self, mode: Binarize, seed: u64) -> Images {
         let pixels = match mode {
             Binarize::None => self.pixels.clone(),
             Binarize::Threshold => self.pixels.iter().map(|&p| if p >= 128 { 255 } else { 0 }).collect(),
             Binarize::Stochastic => {
                 let mut u = vec![0f32; self.pixels.len()];
-                Stream::new(seed, 0).fill_uniform(&mut u);
+                Stream::new(seed, BINARIZE_STREAM).fill_uniform(&mut u);
                 self.pixels.iter().zip(&u).map(|(&p, &u)| if u < PIXEL[p as usize] { 255 } else { 0 }).collect()
             }
         };
         Images { pixels, ..self.clone() }
     }
 }
+
+/// Training data as rows of f32 values, read a minibatch at a time. MNIST's
+/// [`Images`] (bytes, read as p / 255) are one kind; [`RowMatrix`] (an f32
+/// slice) another.
+pub trait DataRows: Sync {
+    /// Number of rows (samples).
+    fn n_rows(&self) -> usize;
+    /// Values per row (visible units).
+    fn n_cols(&self) -> usize;
+    /// Copies rows `start..start + out.len() / n_cols` into `out` `[rows, n_cols]`.
+    fn copy_rows(&self, start: usize, out: &mut [f32]);
+}
+
+impl DataRows for Images {
+    fn n_rows(&self) -> usize {
+        self.n
+    }
+    fn n_cols(&self) -> usize {
+        self.dim()
+    }
+    fn copy_rows(&self, start: usize, out: &mut [f32]) {
+        let d = self.dim();
+        let n = out.len();
+        for (o, &p) in out.iter_mut().zip(&self.pixels[start * d..start * d + n]) {
+            *o = PIXEL[p as usize];
+        }
+    }
+}
+
+/// Rows of f32 values held in memory: `values` is `[n_rows, n_cols]`, row-major.
+#[derive(Clone, Copy, Debug)]
+pub struct RowMatrix<'a> {
+    values: &'a [f32],
+    n_cols: usize,
+}
+
+impl<'a> RowMatrix<'a> {
+    /// Checks that `values` holds whole rows of `n_cols` finite values.
+    pub fn new(values: &'a [f32], n_cols: usize) -> Result<Self> {
+        if n_cols == 0 || values.is_empty() || values.len() % n_cols != 0 {
+            return Err(RbmError::Shape(format!("{} values do not make whole rows of {n_cols} columns", values.len())));
+        }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(RbmError::Shape(format!(
+                "row {}, column {} is not finite ({})",
+                i / n_cols,
+                i % n_cols,
+                values[i]
+            )));
+        }
+        Ok(RowMatrix { values, n_cols })
+    }
+
+    /// The values, `[n_rows, n_cols]`.
+    pub fn values(&self) -> &'a [f32] {
+        self.values
+    }
+}
+
+impl DataRows for RowMatrix<'_> {
+    fn n_rows(&self) -> usize {
+        self.values.len() / self.n_cols
+    }
+    fn n_cols(&self) -> usize {
+        self.n_cols
+    }
+    fn copy_rows(&self, start: usize, out: &mut [f32]) {
+        out.copy_from_slice(&self.values[start * self.n_cols..start * self.n_cols + out.len()]);
+    }
+}
+
+/// The stream id of the stochastic binarisation (the weights' initialisation
+/// draws from [`crate::model::INIT_STREAM`], so the two never share draws).
+pub const BINARIZE_STREAM: u64 = 7;
 
 /// p / 255 for every byte value.
 pub static PIXEL: [f32; 256] = {
@@ -116,7 +190,7 @@ pub const MNIST_FILES: [(&str, &str); 4] = [
 /// Finds `name.gz` or `name` in `dir`.
 fn find(dir: &Path, name: &str) -> Result<PathBuf> {
     if !dir.is_dir() {
-        return Err(RbmError::data(dir, "data directory does not exist (set it with --data DIR)"));
+        return Err(RbmError::data(dir, "data directory does not exist"));
     }
     for cand in [dir.join(format!("{name}.gz")), dir.join(name)] {
         if cand.is_file() {

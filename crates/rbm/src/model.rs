@@ -47,7 +47,16 @@ pub struct Grads {
     pub vbias: Vec<f32>,
 }
 
+/// The stream id of the weights' initialisation (of the run's seed).
+pub const INIT_STREAM: u64 = 0;
+
 impl Rbm {
+    /// A new RBM initialised as the tutorial, from the stream
+    /// (seed, [`INIT_STREAM`]); see [`Rbm::new`].
+    pub fn init(n_visible: usize, n_hidden: usize, seed: u64) -> Result<Self> {
+        Self::new(n_visible, n_hidden, &mut Stream::new(seed, INIT_STREAM))
+    }
+
     /// A new RBM initialised as the tutorial: W uniform in
     /// ±4·sqrt(6/(n_visible+n_hidden)), zero biases, from the seeded stream.
     pub fn new(n_visible: usize, n_hidden: usize, rng: &mut Stream) -> Result<Self> {
@@ -116,7 +125,7 @@ impl Rbm {
         let n = self.batch_of(v.len(), self.n_visible);
         let mut pre = self.times_w(v, n);
         let mut mean = vec![0f32; pre.len()];
-        bias_sigmoid(&mut pre, &self.hbias, &mut mean);
+        bias_sigmoid(&mut pre, self.n_hidden, &self.hbias, &mut mean);
         Layer { pre_sigmoid: pre, mean, sample: Vec::new() }
     }
 
@@ -126,7 +135,7 @@ impl Rbm {
         let n = self.batch_of(h.len(), self.n_hidden);
         let mut pre = self.times_w_t(h, n);
         let mut mean = vec![0f32; pre.len()];
-        bias_sigmoid(&mut pre, &self.vbias, &mut mean);
+        bias_sigmoid(&mut pre, self.n_visible, &self.vbias, &mut mean);
         Layer { pre_sigmoid: pre, mean, sample: Vec::new() }
     }
 
@@ -137,7 +146,7 @@ impl Rbm {
         rng.fill_uniform(&mut u);
         let mut mean = vec![0f32; pre.len()];
         let mut sample = vec![0f32; pre.len()];
-        bias_sigmoid_sample(&mut pre, bias, &mut mean, &mut sample, &u);
+        bias_sigmoid_sample(&mut pre, bias.len(), bias, &mut mean, &mut sample, &u);
         Layer { pre_sigmoid: pre, mean, sample }
     }
 

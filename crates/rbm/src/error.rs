@@ -1,37 +1,39 @@
-//! Typed errors of the library. The command line adds context with `anyhow`.
+//! Typed errors of the library. They name parameters and files; the command
+//! line translates parameter names into its flags.
 
 use std::path::PathBuf;
 
 /// Everything the library can refuse or fail at.
+#[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum RbmError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// (The cause is part of the message, not a `source()`, so that a
+    /// printed chain states it once.)
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     /// A data file is malformed (bad magic number, wrong size, bad checksum...).
     #[error("{path}: {msg}")]
     Data { path: PathBuf, msg: String },
     /// A model or checkpoint file is malformed.
     #[error("{path}: {msg}")]
     ModelFile { path: PathBuf, msg: String },
-    /// A parameter is out of range; `name` is the flag or field that is wrong.
+    /// A parameter is out of range; `name` is the field that is wrong.
     #[error("{name}: {msg}")]
     Param { name: &'static str, msg: String },
     /// Shapes of arrays do not fit together.
     #[error("shape mismatch: {0}")]
     Shape(String),
     /// Training produced a non-finite parameter or cost.
-    #[error("training diverged at epoch {epoch}, minibatch {batch}: {what} is not finite; try a smaller learning rate (--lr)")]
+    #[error(
+        "training diverged at epoch {epoch}, minibatch {batch}: {what} is not finite; try a smaller learning rate (lr)"
+    )]
     Diverged { epoch: usize, batch: usize, what: String },
 }
 
 impl RbmError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        RbmError::Io { path: path.into(), source }
+        RbmError::Io { path: path.into(), err: source }
     }
     pub fn data(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
         RbmError::Data { path: path.into(), msg: msg.into() }

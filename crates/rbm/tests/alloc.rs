@@ -3,7 +3,9 @@
 //! per-segment cost: threads, the cost vectors' first growth).
 
 use rbm::data::Images;
-use rbm::train::{Method, TrainConfig, Trainer};
+use rbm::train::{Method, Trainer};
+
+mod common;
 use rbm::{Rbm, Stream};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,10 +35,9 @@ fn training_updates_do_not_allocate() {
     let pixels: Vec<u8> = (0..1000 * 784).map(|i| if (i * 7919) % 5 == 0 { 200 } else { 0 }).collect();
     let data = Images { n: 1000, rows: 28, cols: 28, pixels };
     for method in [Method::Pcd, Method::Cd] {
-        let cfg =
-            TrainConfig { method, k: 3, lr: 0.01, batch_size: 10, epochs: 1, n_hidden: 100, seed: 1, train_size: 1000 };
+        let cfg = common::train_config(method, 3, 0.01, 10, 1, 100, 1, 1000);
         let rbm = Rbm::new(784, 100, &mut Stream::new(1, 0)).unwrap();
-        let mut t = Trainer::new(&rbm, cfg).unwrap();
+        let mut t = Trainer::new(&rbm, common::checked(&cfg)).unwrap();
         t.run(&data, 64, 2).unwrap(); // warm up: scratch buffers reach their sizes
         let count = |t: &mut Trainer, n: usize| {
             let before = ALLOCS.load(Ordering::SeqCst);

@@ -1,0 +1,141 @@
+//! `rbm bench`: the training loop's speed against the matrix products' own
+//! speed, the default part count against the old 2-part layout, and the
+//! sampling and estimation phases. Every figure is the best and the median
+//! of repeated timings, taken in turns, so that a busy second core slows
+//! every side of a comparison alike.
+
+use crate::{load_data, say, threads, BenchArgs};
+use anyhow::{bail, Result};
+use rbm::engine::{products_only, sample_rows, update_flops, DEFAULT_PARTS};
+use rbm::estimate::{ais, ais_schedule, base_rate_vbias, exact_log_z};
+use rbm::train::{Method, TrainConfig, Trainer};
+use rbm::Rbm;
+use std::time::Instant;
+
+/// Best and median of some timings.
+fn best_median(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (v[0], v[v.len() / 2])
+}
+
+/// Seconds per update of the loop and of the products alone, for one part count.
+#[derive(Default)]
+struct Timings {
+    looped: Vec<f64>,
+    products: Vec<f64>,
+}
+
+pub(crate) fn run_bench(a: BenchArgs) -> Result<()> {
+    if a.updates == 0 || a.repeat == 0 {
+        bail!("--updates and --repeat must be at least 1");
+    }
+    let n_threads = threads(a.threads)?;
+    let data = load_data(&a.data)?;
+    let isa = if rbm::has_avx2_fma() { "AVX2 + FMA, chosen at run time" } else { "baseline" };
+    say!("threads: {n_threads}; kernels: {isa}; each figure: best and median of {} timings", a.repeat);
+    let part_counts = [DEFAULT_PARTS, 2];
+    let mut sampled_model = None;
+    for (name, method, k, batch) in
+        [("PCD-15, batch 20 (the tutorial)", Method::Pcd, 15, 20), ("CD-1, batch 100", Method::Cd, 1, 100)]
+    {
+        let mut cfg = TrainConfig::default();
+        (cfg.method, cfg.k, cfg.batch_size) = (method, k, batch);
+        let rbm = Rbm::init(784, cfg.n_hidden, cfg.seed)?;
+        let monitor = method == Method::Pcd;
+        let flops = update_flops(784, cfg.n_hidden, batch, k, monitor);
+        let n = a.updates.min(cfg.batches_per_epoch());
+        let mut timings: Vec<Timings> = part_counts.iter().map(|_| Timings::default()).collect();
+        let mut trainers = Vec::new();
+        for &parts in &part_counts {
+            cfg.n_parts = parts;
+            trainers.push((cfg.clone(), Trainer::new(&rbm, cfg.check(50_000)?)?));
+        }
+        for _ in 0..a.repeat {
+            for ((cfg, trainer), t) in trainers.iter_mut().zip(&mut timings) {
+                t.products.push(products_only(&rbm, batch, k, monitor, n, cfg.n_parts, n_threads) / n as f64);
+                if trainer.batch_index() + n > cfg.batches_per_epoch() {
+                    *trainer = Trainer::new(&rbm, cfg.check(50_000)?)?;
+                }
+                let start = Instant::now();
+                trainer.run(&data.train, n, n_threads)?;
+                t.looped.push(start.elapsed().as_secs_f64() / n as f64);
+            }
+        }
+        say!("{name}: {:.1} MFLOP per update", flops / 1e6);
+        let mut best_loop = Vec::new();
+        for (parts, t) in part_counts.iter().zip(timings) {
+            let (lb, lm) = best_median(t.looped);
+            let (pb, pm) = best_median(t.products);
+            say!("  {parts} parts{}:", if *parts == DEFAULT_PARTS { " (the default)" } else { " (the old layout)" });
+            say!(
+                "    (a) training loop:    {:8.1} updates/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
+                1.0 / lb,
+                1.0 / lm,
+                flops / lb / 1e9,
+                flops / lm / 1e9
+            );
+            say!(
+                "    (b) products alone:   {:8.1} updates/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
+                1.0 / pb,
+                1.0 / pm,
+                flops / pb / 1e9,
+                flops / pm / 1e9
+            );
+            say!("    (c) efficiency (a)/(b): {:.1}% best, {:.1}% median", 100.0 * pb / lb, 100.0 * pm / lm);
+            best_loop.push((lb, lm));
+        }
+        let ((db, dm), (ob, om)) = (best_loop[0], best_loop[1]);
+        say!(
+            "  {DEFAULT_PARTS} parts against 2: {:+.1}% time per update (best), {:+.1}% (median)",
+            100.0 * (db / ob - 1.0),
+            100.0 * (dm / om - 1.0)
+        );
+        if method == Method::Pcd {
+            let epoch = cfg.batches_per_epoch() as f64;
+            say!(
+                "  one epoch of {epoch} updates: {:.1} s at the best speed; 15 epochs: {:.2} min",
+                epoch * db,
+                15.0 * epoch * db / 60.0
+            );
+            sampled_model = Some(trainers[0].1.rbm());
+        }
+    }
+    // the PCD-15 model as trained above: (d) samples a model that has learned something
+    let rbm = sampled_model.expect("the PCD benchmark ran");
+    let flops = update_flops(784, 500, 20, 15, true);
+    // the dense products' speed right now, to print beside a timing
+    let product_speed = || {
+        let secs = products_only(&rbm, 20, 15, true, 100, DEFAULT_PARTS, n_threads) / 100.0;
+        flops / secs / 1e9
+    };
+    let init = data.test.slice(0..20).to_f32();
+    let mut times = Vec::new();
+    for _ in 0..a.repeat.min(3) {
+        let t = Instant::now();
+        sample_rows(&rbm, &init, 10, 1000, 1234, DEFAULT_PARTS, n_threads, |_| {});
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let (sb, sm) = best_median(times);
+    say!(
+        "(d) sampling phase (10 rows x 1,000 gibbs_vhv steps, 20 chains): {sb:.2} s best, {sm:.2} s median (products alone meanwhile: {:.1} GFLOP/s)",
+        product_speed()
+    );
+    let vb_a = base_rate_vbias(&data.train);
+    let t = Instant::now();
+    let z = ais(&rbm, &vb_a, 100, &ais_schedule(14_500), 1234, DEFAULT_PARTS, n_threads);
+    say!(
+        "(e) AIS, 100 runs x 14,500 temperatures, 784 x 500 (the model of (d)): {:.1} s (log Z {:.2}) (products alone meanwhile: {:.1} GFLOP/s)",
+        t.elapsed().as_secs_f64(),
+        z.log_z,
+        product_speed()
+    );
+    let small = Rbm::init(784, 20, 1234)?;
+    let t = Instant::now();
+    let lz = exact_log_z(&small, n_threads);
+    say!(
+        "(f) exact log Z, 784 x 20 (2^20 hidden states): {:.2} s (log Z {lz:.3}) (products alone meanwhile: {:.1} GFLOP/s)",
+        t.elapsed().as_secs_f64(),
+        product_speed()
+    );
+    Ok(())
+}

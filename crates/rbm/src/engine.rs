@@ -1,0 +1,760 @@
+//! The parallel chain engine: an RBM's units split into a fixed number of
+//! parts, a team of threads that each own a contiguous run of parts, and the
+//! phases of block Gibbs sampling.
+//!
+//! Parts and threads. Part p owns the hidden units `C_p` and the visible units
+//! `V_p` (8-unit groups, split as evenly as the parts allow), and the random
+//! streams that draw them. The number of parts is a run parameter
+//! ([`DEFAULT_PARTS`]), not the thread count: every random draw belongs to a
+//! part, and every product sums over its nonzeros in unit order whatever the
+//! split, so results are bit-identical for any number of threads.
+//!
+//! What a thread holds (its *slab*: the union of its parts' units, `C_T` and `V_T`):
+//!
+//!   w   `[n_visible, |C_T|]`  W[:, C_T], for propup     pre_h[:, C_T] = x W[:, C_T]
+//!   wt  `[n_hidden, |V_T|]`   W[V_T, :]^T, for propdown  pre_v[:, V_T] = h W[V_T, :]^T
+//!
+//! so each thread reads only its own share of W in both products, and no
+//! partial sums cross threads. The two copies receive the same increments
+//! (dW is computed once, by the hidden side, and transposed into `wt` by
+//! the visible side after a barrier), so they stay exact transposes.
+//!
+//! Both products multiply a mostly-zero left operand (binary chain states, or
+//! MNIST's background): each thread compacts the operand's nonzeros once per
+//! phase and runs a sparse product ([`crate::math::sparse_rows`]) over them,
+//! or a dense one above 30% nonzeros.
+//!
+//! Threads share buffers only through `std::sync` locks, taken at the start of
+//! a phase and released before the barrier that ends it: a buffer is written
+//! by its owner in one phase and read by the others in the next. The locks are
+//! never contended when the phases are kept; if they were not, a thread would
+//! wait, never race. Phases are separated by a spinning barrier (a sleeping one
+//! costs more than the work between two barriers).
+
+use crate::math::{bias_sigmoid, bias_sigmoid_sample, gemm, pad16, xw_product, NzRows};
+use crate::model::Rbm;
+use crate::rng::Stream;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+
+/// The default number of parts: enough for a 16-core machine to have work
+/// for every core, and no slower than 2 parts on 2 cores (see the benchmark).
+pub const DEFAULT_PARTS: usize = 16;
+
+/// The largest number of parts a run may ask for.
+pub const MAX_PARTS: usize = 256;
+
+/// `range` of the p-th of `parts` near-equal pieces of 0..n.
+pub fn split(n: usize, parts: usize, p: usize) -> Range<usize> {
+    (n * p / parts)..(n * (p + 1) / parts)
+}
+
+/// The units of part p of a layer of n units: whole 8-unit groups, so that
+/// every part but the last runs its elementwise passes on full vectors.
+pub fn unit_split(n: usize, parts: usize, p: usize) -> Range<usize> {
+    let g = split(n.div_ceil(8), parts, p);
+    (g.start * 8).min(n)..(g.end * 8).min(n)
+}
+
+/// A barrier that spins (then yields) instead of sleeping; it yields at once
+/// when there are more threads than cores. If a thread of the team panics,
+/// the barrier is poisoned and the others panic too, rather than wait forever.
+pub(crate) struct SpinBarrier {
+    n: usize,
+    spins: u32,
+    count: AtomicUsize,
+    generation: AtomicUsize,
+    poisoned: AtomicBool,
+}
+
+impl SpinBarrier {
+    fn new(n: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        SpinBarrier {
+            n,
+            spins: if n <= cores { 20_000 } else { 0 },
+            count: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+            poisoned: AtomicBool::new(false),
+        }
+    }
+
+    fn wait(&self) {
+        if self.n == 1 {
+            return;
+        }
+        let gen = self.generation.load(Ordering::Acquire);
+        if self.count.fetch_add(1, Ordering::AcqRel) + 1 == self.n {
+            self.count.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+        } else {
+            let mut spins = 0u32;
+            while self.generation.load(Ordering::Acquire) == gen {
+                if self.poisoned.load(Ordering::Relaxed) {
+                    panic!("another thread of the team panicked");
+                }
+                if spins < self.spins {
+                    spins += 1;
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+}
+
+/// What one thread of a team knows: its id, and the barrier it shares.
+pub(crate) struct Ctx<'a> {
+    pub tid: usize,
+    barrier: &'a SpinBarrier,
+}
+
+impl Ctx<'_> {
+    /// Waits until every thread of the team has arrived.
+    pub fn sync(&self) {
+        self.barrier.wait();
+    }
+}
+
+/// Runs `f` on `n_threads` threads (the caller's thread is thread 0), SPMD style.
+pub(crate) fn run_team<F: Fn(&Ctx) + Sync>(n_threads: usize, f: F) {
+    let n = n_threads.max(1);
+    let barrier = SpinBarrier::new(n);
+    let run = |tid: usize| {
+        let ctx = Ctx { tid, barrier: &barrier };
+        if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&ctx))) {
+            barrier.poisoned.store(true, Ordering::Relaxed);
+            std::panic::resume_unwind(e);
+        }
+    };
+    std::thread::scope(|s| {
+        for tid in 1..n {
+            let run = &run;
+            s.spawn(move || run(tid));
+        }
+        run(0);
+    });
+}
+
+/// What only the thread of a slab touches (its lock is never contended).
+pub(crate) struct Own {
+    /// `[n_visible, ldw]`: W[:, C_T], rows padded to ldw = pad16(m), m = |C_T|
+    pub w: Vec<f32>,
+    pub ldw: usize,
+    /// `[n_hidden, ldwt]`: W[V_T, :]^T, rows padded to ldwt = pad16(mv), mv = |V_T|
+    pub wt: Vec<f32>,
+    pub ldwt: usize,
+    /// `[m]`
+    pub hbias: Vec<f32>,
+    /// `[mv]`
+    pub vbias: Vec<f32>,
+    /// `[batch, m]` pre-sigmoid activations of the hidden units
+    pub pre_h: Vec<f32>,
+    /// `[2 * batch, m]`: rows 0..batch h_pos means (training), rows batch.. the chain's h means
+    pub h_mean: Vec<f32>,
+    /// `[batch, mv]` pre-sigmoid activations of the visible units
+    pub pre_v: Vec<f32>,
+    /// `[batch, mv]` means of the visible units
+    pub v_mean: Vec<f32>,
+    /// uniform draws: part p's block `[batch, |C_p|]` at `batch * (C_p.start - C_T.start)`
+    pub u_h: Vec<f32>,
+    /// uniform draws: part q's block `[batch, |V_q|]` at `batch * (V_q.start - V_T.start)`
+    pub u_v: Vec<f32>,
+    /// per part of the slab: the hidden units' stream and the visible units' stream
+    pub hid_rng: Vec<Stream>,
+    pub vis_rng: Vec<Stream>,
+    /// `[m]` scratch: an effective hidden bias (annealing) or column sums (gradient)
+    pub hb_eff: Vec<f32>,
+    /// `[mv]` scratch: an effective visible bias (annealing) or column sums (gradient)
+    pub vb_eff: Vec<f32>,
+    /// the nonzeros of the operand of the current product
+    pub nz: NzRows,
+    /// `[2 * batch, n_visible]` scratch: x gathered whole (dense products, gradient)
+    pub xbuf: Vec<f32>,
+    /// `[batch, n_hidden]` scratch: h gathered whole (dense propdown)
+    pub hbuf: Vec<f32>,
+    /// `[batch]` scratch: a per-row sum
+    pub row_sums: Vec<f32>,
+}
+
+/// One thread's share of the engine.
+pub(crate) struct Slab {
+    /// the parts it owns
+    pub parts: Range<usize>,
+    /// hidden units C_T and visible units V_T of those parts
+    pub cols: Range<usize>,
+    pub vcols: Range<usize>,
+    pub own: Mutex<Own>,
+    /// `[batch, m]` the chain's hidden states: written in the hidden phase, read by all in the visible phase
+    pub h: RwLock<Vec<f32>>,
+    /// `[batch, mv]` the chain's visible states: written in the visible phase, read by all in the hidden phase
+    pub v: RwLock<Vec<f32>>,
+    /// `[n_visible, m]` this update's weight increment: written by the hidden side, read by all visible sides
+    pub dw: RwLock<Vec<f32>>,
+}
+
+/// The minibatch, written by thread 0 before the positive phase.
+pub(crate) struct Batch {
+    /// `[batch, n_visible]` the data (v_pos)
+    pub x: Vec<f32>,
+    /// `[batch, n_visible]` the data rounded to 0/1 (the pseudo-likelihood's input)
+    pub xi: Vec<f32>,
+}
+
+/// An RBM split into parts and laid out on a team of threads, with `batch`
+/// chains in flight. Its methods are safe whatever the caller does: every
+/// buffer that threads share sits behind a lock.
+pub struct Engine {
+    pub(crate) n_visible: usize,
+    pub(crate) n_hidden: usize,
+    pub(crate) batch: usize,
+    pub(crate) n_parts: usize,
+    pub(crate) slabs: Vec<Slab>,
+    pub(crate) data: RwLock<Batch>,
+}
+
+/// Which rows a propup reads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Rows {
+    /// the minibatch
+    Data,
+    /// the minibatch rounded to 0/1
+    Rounded,
+    /// the chain's visible states
+    Chain,
+}
+
+/// The stream ids the engine derives from its seed: part p draws its hidden
+/// units from `base + 2p` and its visible units from `base + 2p + 1`.
+pub fn stream_ids(base: u64, p: usize) -> (u64, u64) {
+    (base + 2 * p as u64, base + 2 * p as u64 + 1)
+}
+
+impl Engine {
+    /// Splits `rbm` into `n_parts` parts for `batch` chains, laid out for
+    /// `n_threads` threads, with streams `stream_ids(stream_base, p)` of the family `seed`.
+    pub fn new(rbm: &Rbm, batch: usize, seed: u64, stream_base: u64, n_parts: usize, n_threads: usize) -> Self {
+        let streams = (0..n_parts)
+            .map(|p| {
+                let (h, v) = stream_ids(stream_base, p);
+                (Stream::new(seed, h), Stream::new(seed, v))
+            })
+            .collect::<Vec<_>>();
+        let mut e = Self::layout(rbm, batch, n_parts, n_threads.clamp(1, n_parts.max(1)), &streams);
+        e.data = RwLock::new(Batch { x: vec![0.0; batch * rbm.n_visible], xi: vec![0.0; batch * rbm.n_visible] });
+        e
+    }
+
+    fn layout(rbm: &Rbm, batch: usize, n_parts: usize, n_slabs: usize, streams: &[(Stream, Stream)]) -> Self {
+        assert!(n_parts >= 1 && streams.len() == n_parts);
+        let (nv, nh, b) = (rbm.n_visible, rbm.n_hidden, batch);
+        let slabs = (0..n_slabs)
+            .map(|t| {
+                let parts = split(n_parts, n_slabs, t);
+                let cols = unit_split(nh, n_parts, parts.start).start..unit_split(nh, n_parts, parts.end - 1).end;
+                let vcols = unit_split(nv, n_parts, parts.start).start..unit_split(nv, n_parts, parts.end - 1).end;
+                let (m, mv) = (cols.len(), vcols.len());
+                let (ldw, ldwt) = (pad16(m), pad16(mv));
+                let mut w = vec![0f32; nv * ldw];
+                let mut wt = vec![0f32; nh * ldwt];
+                for i in 0..nv {
+                    for (jj, j) in cols.clone().enumerate() {
+                        w[i * ldw + jj] = rbm.w[i * nh + j];
+                    }
+                }
+                for j in 0..nh {
+                    for (ii, i) in vcols.clone().enumerate() {
+                        wt[j * ldwt + ii] = rbm.w[i * nh + j];
+                    }
+                }
+                let own = Own {
+                    w,
+                    ldw,
+                    wt,
+                    ldwt,
+                    hbias: rbm.hbias[cols.clone()].to_vec(),
+                    vbias: rbm.vbias[vcols.clone()].to_vec(),
+                    pre_h: vec![0.0; b * m],
+                    h_mean: vec![0.0; 2 * b * m],
+                    pre_v: vec![0.0; b * mv],
+                    v_mean: vec![0.0; b * mv],
+                    u_h: vec![0.0; b * m],
+                    u_v: vec![0.0; b * mv],
+                    hid_rng: parts.clone().map(|p| streams[p].0.clone()).collect(),
+                    vis_rng: parts.clone().map(|p| streams[p].1.clone()).collect(),
+                    hb_eff: vec![0.0; m],
+                    vb_eff: vec![0.0; mv],
+                    nz: NzRows::default(),
+                    xbuf: vec![0.0; 2 * b * nv],
+                    hbuf: vec![0.0; b * nh],
+                    row_sums: vec![0.0; b],
+                };
+                Slab {
+                    parts,
+                    own: Mutex::new(own),
+                    h: RwLock::new(vec![0.0; b * m]),
+                    v: RwLock::new(vec![0.0; b * mv]),
+                    dw: RwLock::new(vec![0.0; nv * m]),
+                    cols,
+                    vcols,
+                }
+            })
+            .collect();
+        Engine {
+            n_visible: nv,
+            n_hidden: nh,
+            batch,
+            n_parts,
+            slabs,
+            data: RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }),
+        }
+    }
+
+    /// The number of parts.
+    pub fn n_parts(&self) -> usize {
+        self.n_parts
+    }
+
+    /// The number of chains (rows) in flight.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Lays the engine out for `n_threads` threads (at most one per part),
+    /// keeping its parameters, chains and streams; returns the team size.
+    pub(crate) fn relayout(&mut self, n_threads: usize) -> usize {
+        let t = n_threads.clamp(1, self.n_parts);
+        if t != self.slabs.len() {
+            let (rbm, h, v, streams) = (self.to_rbm(), self.chain_hidden(), self.chain_visible(), self.streams());
+            let data = std::mem::replace(&mut self.data, RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }));
+            *self = Self::layout(&rbm, self.batch, self.n_parts, t, &streams);
+            self.data = data;
+            self.set_chain_hidden(&h);
+            self.set_chain_visible(&v);
+        }
+        t
+    }
+
+    /// Runs `f(ctx, slab, own)` on a team of one thread per slab (see
+    /// [`Engine::relayout`]), each with its own slab.
+    pub(crate) fn team<F: Fn(&Ctx, &Slab, &mut Own) + Sync>(&self, f: F) {
+        let slabs = &self.slabs;
+        run_team(slabs.len(), |ctx| {
+            let slab = &slabs[ctx.tid];
+            let mut own = slab.own.lock().unwrap();
+            f(ctx, slab, &mut own);
+        });
+    }
+
+    /// Gathers the slabs back into an [`Rbm`].
+    pub fn to_rbm(&mut self) -> Rbm {
+        let (nv, nh) = (self.n_visible, self.n_hidden);
+        let mut w = vec![0f32; nv * nh];
+        let mut hbias = vec![0f32; nh];
+        let mut vbias = vec![0f32; nv];
+        for slab in &mut self.slabs {
+            let own = slab.own.get_mut().unwrap();
+            let m = slab.cols.len();
+            for i in 0..nv {
+                w[i * nh + slab.cols.start..i * nh + slab.cols.end]
+                    .copy_from_slice(&own.w[i * own.ldw..i * own.ldw + m]);
+            }
+            hbias[slab.cols.clone()].copy_from_slice(&own.hbias);
+            vbias[slab.vcols.clone()].copy_from_slice(&own.vbias);
+        }
+        Rbm { n_visible: nv, n_hidden: nh, w, hbias, vbias }
+    }
+
+    /// Sets the chains' visible states, `[batch, n_visible]`.
+    pub fn set_chain_visible(&mut self, v: &[f32]) {
+        assert_eq!(v.len(), self.batch * self.n_visible, "set_chain_visible: expected [batch, n_visible]");
+        let nv = self.n_visible;
+        for slab in &mut self.slabs {
+            scatter_cols(slab.v.get_mut().unwrap(), v, nv, &slab.vcols);
+        }
+    }
+
+    /// The chains' visible states, `[batch, n_visible]`.
+    pub fn chain_visible(&mut self) -> Vec<f32> {
+        let mut out = vec![0f32; self.batch * self.n_visible];
+        for slab in &mut self.slabs {
+            gather_cols(&mut out, slab.v.get_mut().unwrap(), self.n_visible, &slab.vcols);
+        }
+        out
+    }
+
+    /// The means of the chains' visible units at the last step, `[batch, n_visible]`.
+    pub fn visible_means(&mut self) -> Vec<f32> {
+        let mut out = vec![0f32; self.batch * self.n_visible];
+        for slab in &mut self.slabs {
+            gather_cols(&mut out, &slab.own.get_mut().unwrap().v_mean, self.n_visible, &slab.vcols);
+        }
+        out
+    }
+
+    /// The chains' hidden states, `[batch, n_hidden]`.
+    pub fn chain_hidden(&mut self) -> Vec<f32> {
+        let mut out = vec![0f32; self.batch * self.n_hidden];
+        for slab in &mut self.slabs {
+            gather_cols(&mut out, slab.h.get_mut().unwrap(), self.n_hidden, &slab.cols);
+        }
+        out
+    }
+
+    /// Sets the chains' hidden states, `[batch, n_hidden]`.
+    pub fn set_chain_hidden(&mut self, h: &[f32]) {
+        assert_eq!(h.len(), self.batch * self.n_hidden, "set_chain_hidden: expected [batch, n_hidden]");
+        for slab in &mut self.slabs {
+            scatter_cols(slab.h.get_mut().unwrap(), h, self.n_hidden, &slab.cols);
+        }
+    }
+
+    /// Every part's (hidden, visible) random streams, in part order.
+    pub fn streams(&mut self) -> Vec<(Stream, Stream)> {
+        let mut out = Vec::with_capacity(self.n_parts);
+        for slab in &mut self.slabs {
+            let own = slab.own.get_mut().unwrap();
+            out.extend(own.hid_rng.iter().cloned().zip(own.vis_rng.iter().cloned()));
+        }
+        out
+    }
+
+    /// Restores the streams saved by [`Engine::streams`].
+    pub fn set_streams(&mut self, streams: &[(Stream, Stream)]) {
+        assert_eq!(streams.len(), self.n_parts, "one pair of streams per part");
+        for slab in &mut self.slabs {
+            let own = slab.own.get_mut().unwrap();
+            own.hid_rng = streams[slab.parts.clone()].iter().map(|s| s.0.clone()).collect();
+            own.vis_rng = streams[slab.parts.clone()].iter().map(|s| s.1.clone()).collect();
+        }
+    }
+
+    /// Runs `steps` steps of gibbs_vhv (v → h → v) on every chain with
+    /// `n_threads` threads, from the chains' visible states. Afterwards
+    /// [`Engine::chain_visible`] holds the samples and
+    /// [`Engine::visible_means`] their means.
+    pub fn gibbs_vhv(&mut self, steps: usize, n_threads: usize) {
+        self.relayout(n_threads);
+        self.team(|ctx, slab, own| {
+            for _ in 0..steps {
+                self.propup(slab, own, Rows::Chain, 1.0, 1, true);
+                ctx.sync();
+                self.visible(slab, own, 1.0, None);
+                ctx.sync();
+            }
+        });
+    }
+}
+
+/// Read guards on one buffer of each slab, in slab order, without allocating
+/// (slabs are at most [`MAX_PARTS`]).
+fn read_each<'a>(
+    slabs: &'a [Slab],
+    buf: impl Fn(&'a Slab) -> &'a RwLock<Vec<f32>>,
+) -> [Option<RwLockReadGuard<'a, Vec<f32>>>; MAX_PARTS] {
+    let mut guards = std::array::from_fn(|_| None);
+    for (g, s) in guards.iter_mut().zip(slabs) {
+        *g = Some(buf(s).read().unwrap());
+    }
+    guards
+}
+
+/// `dst[r, cols] = src[r, ..]` for every row: `dst` `[rows, width]`, `src` `[rows, cols.len()]`.
+fn gather_cols(dst: &mut [f32], src: &[f32], width: usize, cols: &Range<usize>) {
+    let m = cols.len();
+    if m == 0 {
+        return;
+    }
+    for (d, s) in dst.chunks_exact_mut(width).zip(src.chunks_exact(m)) {
+        d[cols.clone()].copy_from_slice(s);
+    }
+}
+
+/// `dst[r, ..] = src[r, cols]` for every row (the inverse of [`gather_cols`]).
+fn scatter_cols(dst: &mut [f32], src: &[f32], width: usize, cols: &Range<usize>) {
+    let m = cols.len();
+    if m == 0 {
+        return;
+    }
+    for (d, s) in dst.chunks_exact_mut(m).zip(src.chunks_exact(width)) {
+        d.copy_from_slice(&s[cols.clone()]);
+    }
+}
+
+/// The phases, as one thread of a team runs them on its slab.
+impl Engine {
+    /// Part p's place in its slab: (index among the slab's parts, hidden
+    /// units relative to C_T, visible units relative to V_T).
+    pub(crate) fn part_ranges(&self, slab: &Slab, p: usize) -> (usize, Range<usize>, Range<usize>) {
+        let c = unit_split(self.n_hidden, self.n_parts, p);
+        let v = unit_split(self.n_visible, self.n_parts, p);
+        (
+            p - slab.parts.start,
+            c.start - slab.cols.start..c.end - slab.cols.start,
+            v.start - slab.vcols.start..v.end - slab.vcols.start,
+        )
+    }
+
+    /// Compacts the rows that a propup reads into `own.nz`; when they are too
+    /// dense for the sparse product, also copies them whole into `own.xbuf`'s
+    /// first half (the data's rows are read in place instead).
+    fn gather_visible(&self, own: &mut Own, rows: Rows) {
+        let (b, nv) = (self.batch, self.n_visible);
+        match rows {
+            Rows::Data | Rows::Rounded => {
+                let data = self.data.read().unwrap();
+                let x = if rows == Rows::Data { &data.x } else { &data.xi };
+                own.nz.of(x, nv);
+                if !own.nz.is_sparse() {
+                    own.xbuf[..b * nv].copy_from_slice(x);
+                }
+            }
+            Rows::Chain => {
+                let vs = read_each(&self.slabs, |s| &s.v);
+                own.nz.clear(nv);
+                for r in 0..b {
+                    for (s, v) in self.slabs.iter().zip(vs.iter().flatten()) {
+                        let mv = s.vcols.len();
+                        own.nz.push(&v[r * mv..(r + 1) * mv], s.vcols.start);
+                    }
+                    own.nz.end_row();
+                }
+                if !own.nz.is_sparse() {
+                    for (s, v) in self.slabs.iter().zip(vs.iter().flatten()) {
+                        gather_cols(&mut own.xbuf[..b * nv], v, nv, &s.vcols);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Eq. 7 for the slab's hidden units at inverse temperature `beta` (1 for
+    /// the model itself): pre_h = beta (x W[:, C_T] + hbias); the means go to
+    /// h_mean's rows `mean_half` (0 for h_pos, 1 for the chain), and when
+    /// `draw`, the chain's hidden states h ~ Bern(mean), part by part.
+    ///
+    /// Phase: reads the data or every slab's v; writes this slab's h.
+    pub(crate) fn propup(&self, slab: &Slab, own: &mut Own, rows: Rows, beta: f32, mean_half: usize, draw: bool) {
+        let (b, m) = (self.batch, slab.cols.len());
+        self.gather_visible(own, rows);
+        let Own { nz, xbuf, w, ldw, pre_h, .. } = own;
+        xw_product(pre_h, m, nz, &xbuf[..b * self.n_visible], w, *ldw, m, beta);
+        if rows == Rows::Rounded {
+            return;
+        }
+        let mut h = draw.then(|| slab.h.write().unwrap());
+        for p in slab.parts.clone() {
+            let (k, c, _) = self.part_ranges(slab, p);
+            let Own { hbias, hb_eff, pre_h, h_mean, u_h, hid_rng, .. } = &mut *own;
+            let bias: &[f32] = if beta == 1.0 {
+                &hbias[c.clone()]
+            } else {
+                for (e, &x) in hb_eff[c.clone()].iter_mut().zip(&hbias[c.clone()]) {
+                    *e = beta * x;
+                }
+                &hb_eff[c.clone()]
+            };
+            let pre = &mut pre_h[c.start..];
+            let mean = &mut h_mean[mean_half * b * m + c.start..];
+            match &mut h {
+                Some(h) => {
+                    let u = &mut u_h[b * c.start..b * c.end];
+                    hid_rng[k].fill_uniform(u);
+                    bias_sigmoid_sample(pre, m, bias, mean, &mut h[c.start..], u);
+                }
+                None => bias_sigmoid(pre, m, bias, mean),
+            }
+        }
+    }
+
+    /// Eq. 8 for the slab's visible units: pre_v = h W[V_T, :]^T over every
+    /// slab's hidden states, then part by part
+    /// pre_v = beta (pre_v + vbias) + (1 - beta) base_vbias, v_mean = sigm(pre_v),
+    /// and the chain's visible states v ~ Bern(v_mean).
+    ///
+    /// Phase: reads every slab's h; writes this slab's v.
+    pub(crate) fn visible(&self, slab: &Slab, own: &mut Own, beta: f32, base_vbias: Option<&[f32]>) {
+        let (b, nh, mv) = (self.batch, self.n_hidden, slab.vcols.len());
+        {
+            let hs = read_each(&self.slabs, |s| &s.h);
+            own.nz.clear(nh);
+            for r in 0..b {
+                for (s, h) in self.slabs.iter().zip(hs.iter().flatten()) {
+                    let m = s.cols.len();
+                    own.nz.push(&h[r * m..(r + 1) * m], s.cols.start);
+                }
+                own.nz.end_row();
+            }
+            if !own.nz.is_sparse() {
+                for (s, h) in self.slabs.iter().zip(hs.iter().flatten()) {
+                    gather_cols(&mut own.hbuf, h, nh, &s.cols);
+                }
+            }
+        }
+        let Own { nz, hbuf, wt, ldwt, pre_v, .. } = own;
+        xw_product(pre_v, mv, nz, hbuf, wt, *ldwt, mv, 1.0);
+        let mut v = slab.v.write().unwrap();
+        for q in slab.parts.clone() {
+            let (k, _, c) = self.part_ranges(slab, q);
+            let Own { vbias, vb_eff, pre_v, v_mean, u_v, vis_rng, .. } = &mut *own;
+            let bias: &[f32] = match base_vbias {
+                None if beta == 1.0 => &vbias[c.clone()],
+                _ => {
+                    for r in 0..b {
+                        for a in &mut pre_v[r * mv + c.start..r * mv + c.end] {
+                            *a *= beta;
+                        }
+                    }
+                    for i in c.clone() {
+                        let base = base_vbias.map_or(0.0, |v| v[slab.vcols.start + i]);
+                        vb_eff[i] = beta * vbias[i] + (1.0 - beta) * base;
+                    }
+                    &vb_eff[c.clone()]
+                }
+            };
+            let u = &mut u_v[b * c.start..b * c.end];
+            vis_rng[k].fill_uniform(u);
+            bias_sigmoid_sample(&mut pre_v[c.start..], mv, bias, &mut v_mean[c.start..], &mut v[c.start..], u);
+        }
+    }
+
+    /// Gathers the whole of x = [data; chain] `[2 batch, n_visible]` into `own.xbuf`.
+    pub(crate) fn gather_x(&self, own: &mut Own) {
+        let (b, nv) = (self.batch, self.n_visible);
+        own.xbuf[..b * nv].copy_from_slice(&self.data.read().unwrap().x);
+        for s in &self.slabs {
+            gather_cols(&mut own.xbuf[b * nv..], &s.v.read().unwrap(), nv, &s.vcols);
+        }
+    }
+
+    /// First half of a weight update, the hidden side: with `y` = h_mean
+    /// `[2 batch, m]`, dW[:, C_T] = alpha x^T y (x gathered by [`Engine::gather_x`]),
+    /// W[:, C_T] += dW[:, C_T], published in this slab's `dw` for the visible sides.
+    ///
+    /// Phase: reads the data and every slab's v; writes this slab's dw.
+    pub(crate) fn add_weights_hidden(&self, slab: &Slab, own: &mut Own, alpha: f32) {
+        let (nv, m) = (self.n_visible, slab.cols.len());
+        let mut dw = slab.dw.write().unwrap();
+        let Own { xbuf, h_mean, w, ldw, .. } = own;
+        gemm(&mut dw, nv, m, 2 * self.batch, xbuf, true, h_mean, false, alpha, false);
+        for i in 0..nv {
+            for (x, &d) in w[i * *ldw..i * *ldw + m].iter_mut().zip(&dw[i * m..(i + 1) * m]) {
+                *x += d;
+            }
+        }
+    }
+
+    /// Second half, the visible side: W[V_T, :]^T += dW[V_T, :]^T, from every
+    /// slab's published dW, by 8 x 8 tiles (a tile of dW is read row by row
+    /// into registers, then added to wt column by column).
+    ///
+    /// Phase: reads every slab's dw; writes only this slab's own state.
+    pub(crate) fn add_weights_visible(&self, slab: &Slab, own: &mut Own) {
+        const T: usize = 8;
+        let (v0, mv) = (slab.vcols.start, slab.vcols.len());
+        let (wt, ldwt) = (&mut own.wt, own.ldwt);
+        for s in &self.slabs {
+            let dw = s.dw.read().unwrap();
+            let m = s.cols.len();
+            let mut tile = [[0f32; T]; T];
+            for i0 in (0..mv).step_by(T) {
+                let ni = T.min(mv - i0);
+                for j0 in (0..m).step_by(T) {
+                    let nj = T.min(m - j0);
+                    for (i, t) in tile.iter_mut().enumerate().take(ni) {
+                        let at = (v0 + i0 + i) * m + j0;
+                        let src = &dw[at..at + nj];
+                        if nj == T {
+                            // a fixed-size copy: two vector moves, not a call to memmove
+                            *t = src.try_into().unwrap();
+                        } else {
+                            t[..nj].copy_from_slice(src);
+                        }
+                    }
+                    for j in 0..nj {
+                        let row = (s.cols.start + j0 + j) * ldwt;
+                        for (i, o) in wt[row + i0..row + i0 + ni].iter_mut().enumerate() {
+                            *o += tile[i][j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The stream ids the sampler uses.
+pub const SAMPLE_STREAMS: u64 = 200;
+
+/// The tutorial's sampling: `n_chains` chains start at `init` (`[n_chains,
+/// n_visible]`, grey values allowed); before each of `n_rows` plotted rows
+/// they take `plot_every` gibbs_vhv steps. Returns, per row, the last step's
+/// mean-field visible activations `[n_chains, n_visible]`.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_rows(
+    rbm: &Rbm,
+    init: &[f32],
+    n_rows: usize,
+    plot_every: usize,
+    seed: u64,
+    n_parts: usize,
+    n_threads: usize,
+    mut on_row: impl FnMut(usize),
+) -> Vec<Vec<f32>> {
+    let n_chains = init.len() / rbm.n_visible;
+    let mut engine = Engine::new(rbm, n_chains, seed, SAMPLE_STREAMS, n_parts, n_threads);
+    engine.set_chain_visible(init);
+    (0..n_rows)
+        .map(|r| {
+            engine.gibbs_vhv(plot_every, n_threads);
+            on_row(r);
+            engine.visible_means()
+        })
+        .collect()
+}
+
+/// The matrix products of `n_updates` training updates and nothing else (no
+/// sampling, no barriers), done densely, each thread on its slab as in
+/// training: the speed limit the training loop is measured against.
+/// `monitor_product` adds the pseudo-likelihood's product. Returns the seconds taken.
+pub fn products_only(
+    rbm: &Rbm,
+    batch: usize,
+    k: usize,
+    monitor_product: bool,
+    n_updates: usize,
+    n_parts: usize,
+    n_threads: usize,
+) -> f64 {
+    let mut engine = Engine::new(rbm, batch, 0, 0, n_parts, n_threads);
+    let (b, nv, nh) = (batch, rbm.n_visible, rbm.n_hidden);
+    engine.relayout(n_threads);
+    let t = std::time::Instant::now();
+    engine.team(|_, slab, own| {
+        let (m, mv) = (slab.cols.len(), slab.vcols.len());
+        let mut dw = vec![0f32; nv * m];
+        let Own { w, ldw, wt, ldwt, pre_h, pre_v, h_mean, xbuf, hbuf, .. } = own;
+        for _ in 0..n_updates {
+            let dense = crate::math::dense_rows;
+            dense(pre_h, m, &xbuf[..b * nv], b, nv, w, *ldw, m, 1.0);
+            if monitor_product {
+                dense(pre_h, m, &xbuf[..b * nv], b, nv, w, *ldw, m, 1.0);
+            }
+            for _ in 0..k {
+                dense(pre_v, mv, hbuf, b, nh, wt, *ldwt, mv, 1.0);
+                dense(pre_h, m, &xbuf[b * nv..], b, nv, w, *ldw, m, 1.0);
+            }
+            gemm(&mut dw, nv, m, 2 * b, xbuf, true, h_mean, false, 1.0, false);
+        }
+    });
+    t.elapsed().as_secs_f64()
+}
+
+/// Floating-point operations of one training update's products:
+/// (2 + 2 [monitor] + 4k + 4) · batch · n_visible · n_hidden.
+pub fn update_flops(nv: usize, nh: usize, batch: usize, k: usize, monitor_product: bool) -> f64 {
+    let per = (batch * nv * nh) as f64;
+    (2.0 + if monitor_product { 2.0 } else { 0.0 } + 4.0 * k as f64 + 4.0) * per
+}

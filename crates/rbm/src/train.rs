@@ -1,0 +1,547 @@
+//! Training by CD-k and PCD-k with minibatch SGD, monitored as the tutorial:
+//! the stochastic pseudo-likelihood for PCD, the reconstruction cross-entropy
+//! for CD.
+//!
+//! One update, for a minibatch v_pos `[batch, n_visible]` (Eq. 4-5, 9):
+//!
+//!   h_pos  = sigm(v_pos W + c)                     positive phase
+//!   chain  = h_pos sample (CD) or the persistent hidden states (PCD)
+//!   k x:   v ~ p(v|h), h ~ p(h|v)                  gibbs_hvh
+//!   v_neg  = the last v sample, h_neg = sigm(v_neg W + c)
+//!   W     += lr/batch (v_pos^T h_pos - v_neg^T h_neg)
+//!   c     += lr/batch Σ_rows (h_pos - h_neg)
+//!   b     += lr/batch Σ_rows (v_pos - v_neg)
+//!
+//! which is SGD on mean F(v_pos) - mean F(v_neg) with v_neg held constant.
+//! The two W terms are one product of inner size 2 batch:
+//! [v_pos; v_neg]^T [h_pos; -h_neg].
+//!
+//! The work runs on the [`Engine`]'s slabs; see `engine.rs` for the phases.
+//! The epoch loop around [`Trainer::run`] is [`crate::fit::fit`].
+
+use crate::data::DataRows;
+use crate::engine::{Engine, Own, Rows, Slab, DEFAULT_PARTS, MAX_PARTS};
+use crate::error::{RbmError, Result};
+use crate::math::{log_sigmoid, softplus, sum_softplus_diff};
+use crate::model::Rbm;
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+
+/// CD-k or PCD-k.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// contrastive divergence: each chain starts at the data's hidden sample
+    Cd,
+    /// persistent CD: the chains carry over from one update to the next
+    Pcd,
+}
+
+/// The training configuration as given, unchecked: [`TrainConfig::check`]
+/// validates it against the data and returns a [`CheckedConfig`], which is
+/// what a [`Trainer`] takes. Start from [`TrainConfig::default`] (the
+/// tutorial's run) and set fields.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub method: Method,
+    /// Gibbs steps per update
+    pub k: usize,
+    /// learning rate
+    pub lr: f32,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub n_hidden: usize,
+    pub seed: u64,
+    /// training rows used (the first ones)
+    pub train_size: usize,
+    /// parts the units are split into: the unit of parallel work and of
+    /// random streams. Results depend on it, never on the thread count.
+    /// (Files written before it existed used 2.)
+    #[serde(default = "two_parts")]
+    pub n_parts: usize,
+}
+
+fn two_parts() -> usize {
+    2
+}
+
+impl Default for TrainConfig {
+    /// The tutorial's run: PCD-15, lr 0.1, batches of 20, 15 epochs, 500 hidden
+    /// units, all 50,000 training images; [`DEFAULT_PARTS`] parts.
+    fn default() -> Self {
+        TrainConfig {
+            method: Method::Pcd,
+            k: 15,
+            lr: 0.1,
+            batch_size: 20,
+            epochs: 15,
+            n_hidden: 500,
+            seed: 1234,
+            train_size: 50_000,
+            n_parts: DEFAULT_PARTS,
+        }
+    }
+}
+
+/// A [`TrainConfig`] whose every field has been checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedConfig(TrainConfig);
+
+impl std::ops::Deref for CheckedConfig {
+    type Target = TrainConfig;
+    fn deref(&self) -> &TrainConfig {
+        &self.0
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field against data of `n_rows` rows; the error names the field.
+    pub fn check(&self, n_rows: usize) -> Result<CheckedConfig> {
+        let positive = |name: &'static str, v: usize| {
+            if v == 0 {
+                Err(RbmError::param(name, "must be at least 1"))
+            } else {
+                Ok(())
+            }
+        };
+        positive("k", self.k)?;
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(RbmError::param("lr", format!("must be a positive finite number, got {}", self.lr)));
+        }
+        positive("batch_size", self.batch_size)?;
+        positive("epochs", self.epochs)?;
+        positive("n_hidden", self.n_hidden)?;
+        if self.train_size == 0 || self.train_size > n_rows {
+            return Err(RbmError::param("train_size", format!("must be in 1..={n_rows}, got {}", self.train_size)));
+        }
+        if self.batch_size > self.train_size {
+            return Err(RbmError::param(
+                "batch_size",
+                format!("{} is larger than the training set ({})", self.batch_size, self.train_size),
+            ));
+        }
+        if !(1..=MAX_PARTS).contains(&self.n_parts) {
+            return Err(RbmError::param("n_parts", format!("must be in 1..={MAX_PARTS}, got {}", self.n_parts)));
+        }
+        Ok(CheckedConfig(self.clone()))
+    }
+
+    /// Minibatches per epoch (a final partial batch is dropped, as the tutorial).
+    pub fn batches_per_epoch(&self) -> usize {
+        self.train_size / self.batch_size
+    }
+}
+
+/// One finished epoch.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// mean of the epoch's minibatch costs
+    pub cost: f64,
+    /// training seconds (plotting and evaluation excluded)
+    pub seconds: f64,
+    /// average log-likelihood of the validation rows, when evaluated
+    #[serde(default)]
+    pub log_likelihood: Option<f64>,
+    /// how it was estimated, e.g. "exact" or "ais-100x1450"
+    #[serde(default)]
+    pub ll_estimator: Option<String>,
+}
+
+impl EpochRecord {
+    /// An epoch's record without a log-likelihood.
+    pub fn new(epoch: usize, cost: f64, seconds: f64) -> Self {
+        EpochRecord { epoch, cost, seconds, log_likelihood: None, ll_estimator: None }
+    }
+}
+
+/// The stream ids the trainer's engine uses.
+pub const TRAIN_STREAMS: u64 = 100;
+
+/// A training run in progress: parameters in engine form, the persistent
+/// chain, the random streams and the position in the data.
+pub struct Trainer {
+    config: CheckedConfig,
+    engine: Engine,
+    /// per part: Σ_j softplus(flipped) - softplus(unflipped) over its hidden units, `[batch]`
+    pl_diff: Vec<Mutex<Vec<f32>>>,
+    /// per part: its share of each update's summed cost, this segment
+    costs: Vec<Mutex<Vec<f64>>>,
+    /// the visible unit whose flip the pseudo-likelihood uses next
+    bit_i: usize,
+    epoch: usize,
+    batch_index: usize,
+    epoch_costs: Vec<f64>,
+    /// training seconds of the current epoch so far
+    pub(crate) epoch_seconds: f64,
+    history: Vec<EpochRecord>,
+}
+
+impl Trainer {
+    /// Starts training `rbm` (which must have `config.n_hidden` hidden units).
+    pub fn new(rbm: &Rbm, config: CheckedConfig) -> Result<Self> {
+        if rbm.n_hidden != config.n_hidden {
+            return Err(RbmError::Shape(format!(
+                "model has {} hidden units, config {}",
+                rbm.n_hidden, config.n_hidden
+            )));
+        }
+        let (b, p) = (config.batch_size, config.n_parts);
+        let engine = Engine::new(rbm, b, config.seed, TRAIN_STREAMS, p, 1);
+        Ok(Trainer {
+            pl_diff: (0..p).map(|_| Mutex::new(vec![0.0; b])).collect(),
+            costs: (0..p).map(|_| Mutex::new(Vec::new())).collect(),
+            bit_i: 0,
+            epoch: 0,
+            batch_index: 0,
+            epoch_costs: Vec::new(),
+            epoch_seconds: 0.0,
+            history: Vec::new(),
+            config,
+            engine,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Whether all configured epochs are done.
+    pub fn done(&self) -> bool {
+        self.epoch >= self.config.epochs
+    }
+
+    /// Epochs done.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// Minibatches done in the current epoch.
+    pub fn batch_index(&self) -> usize {
+        self.batch_index
+    }
+
+    /// The costs of the current epoch's minibatches so far.
+    pub fn epoch_costs(&self) -> &[f64] {
+        &self.epoch_costs
+    }
+
+    /// The finished epochs.
+    pub fn history(&self) -> &[EpochRecord] {
+        &self.history
+    }
+
+    /// Training seconds of every finished epoch, plus the current one's so far.
+    pub fn training_seconds(&self) -> f64 {
+        self.history.iter().map(|r| r.seconds).sum::<f64>() + self.epoch_seconds
+    }
+
+    /// The current parameters as an [`Rbm`].
+    pub fn rbm(&mut self) -> Rbm {
+        self.engine.to_rbm()
+    }
+
+    /// The chains' visible states after the last update (v_neg), `[batch, n_visible]`.
+    pub fn chain_visible(&mut self) -> Vec<f32> {
+        self.engine.chain_visible()
+    }
+
+    /// Runs up to `max_updates` minibatches, stopping at the end of the epoch,
+    /// on `n_threads` threads. Returns the epoch's mean cost when it finished it.
+    /// Fails (leaving the state as it was after the bad update) when a cost or
+    /// parameter stops being finite.
+    pub fn run(&mut self, data: &dyn DataRows, max_updates: usize, n_threads: usize) -> Result<Option<f64>> {
+        if self.done() {
+            return Err(RbmError::param("epochs", "training is already complete"));
+        }
+        let nb = self.config.batches_per_epoch();
+        let n = max_updates.min(nb - self.batch_index);
+        if data.n_cols() != self.engine.n_visible || data.n_rows() < self.config.train_size {
+            return Err(RbmError::Shape(format!(
+                "data has {} rows of {} values; the run needs {} of {}",
+                data.n_rows(),
+                data.n_cols(),
+                self.config.train_size,
+                self.engine.n_visible
+            )));
+        }
+        for c in &mut self.costs {
+            c.get_mut().unwrap().clear();
+        }
+        let (start, bit0, nv) = (self.batch_index, self.bit_i, self.engine.n_visible);
+        let t = std::time::Instant::now();
+        self.engine.relayout(n_threads);
+        let Trainer { engine, config, pl_diff, costs, .. } = &*self;
+        let step = Update { engine, config, pl_diff, costs, data };
+        engine.team(|ctx, slab, own| {
+            for u in 0..n {
+                step.run(ctx, slab, own, start + u, (bit0 + u) % nv);
+            }
+        });
+        self.epoch_seconds += t.elapsed().as_secs_f64();
+        self.bit_i = (bit0 + n) % nv;
+        let b = self.config.batch_size as f64;
+        for u in 0..n {
+            let cost = self.costs.iter_mut().map(|c| c.get_mut().unwrap()[u]).sum::<f64>() / b;
+            if !cost.is_finite() {
+                return Err(RbmError::Diverged { epoch: self.epoch, batch: start + u, what: "the cost".into() });
+            }
+            self.epoch_costs.push(cost);
+        }
+        self.batch_index += n;
+        if let Some(what) = self.non_finite_parameter() {
+            return Err(RbmError::Diverged { epoch: self.epoch, batch: self.batch_index - 1, what });
+        }
+        if self.batch_index < nb {
+            return Ok(None);
+        }
+        let mean = self.epoch_costs.iter().sum::<f64>() / self.epoch_costs.len() as f64;
+        self.history.push(EpochRecord::new(self.epoch, mean, std::mem::take(&mut self.epoch_seconds)));
+        self.epoch += 1;
+        self.batch_index = 0;
+        self.epoch_costs.clear();
+        Ok(Some(mean))
+    }
+}
+
+impl Trainer {
+    fn non_finite_parameter(&mut self) -> Option<String> {
+        let rbm = self.engine.to_rbm();
+        for (name, v) in [("a weight", &rbm.w), ("a hidden bias", &rbm.hbias), ("a visible bias", &rbm.vbias)] {
+            if v.iter().any(|x| !x.is_finite()) {
+                return Some(name.into());
+            }
+        }
+        None
+    }
+}
+
+/// What one SGD update reads, shared by the threads of the team.
+struct Update<'a> {
+    engine: &'a Engine,
+    config: &'a CheckedConfig,
+    pl_diff: &'a [Mutex<Vec<f32>>],
+    costs: &'a [Mutex<Vec<f64>>],
+    data: &'a dyn DataRows,
+}
+
+impl Update<'_> {
+    /// One SGD update on minibatch `batch_index`, as one thread of the team.
+    fn run(&self, ctx: &crate::engine::Ctx, slab: &Slab, own: &mut Own, batch_index: usize, bit: usize) {
+        let eng = self.engine;
+        let (b, nv, m) = (eng.batch, eng.n_visible, slab.cols.len());
+        let pcd = self.config.method == Method::Pcd;
+
+        // Phase 0, thread 0: load the minibatch; round it for the monitor.
+        if ctx.tid == 0 {
+            let mut batch = eng.data.write().unwrap();
+            let batch = &mut *batch;
+            self.data.copy_rows(batch_index * b, &mut batch.x);
+            for (xi, &x) in batch.xi.iter_mut().zip(&batch.x) {
+                *xi = if x >= 0.5 { 1.0 } else { 0.0 };
+            }
+        }
+        ctx.sync();
+
+        // Positive phase: h_pos means (and, for CD, the chain's start sample).
+        eng.propup(slab, own, Rows::Data, 1.0, 0, !pcd);
+        if pcd {
+            // Pseudo-likelihood, this slab's hidden units: pre = xi W + c; flipping
+            // bit i moves it by d W[i, :], d = 1 - 2 xi_i, so no second product.
+            eng.propup(slab, own, Rows::Rounded, 1.0, 0, false);
+            let xi = &eng.data.read().unwrap().xi;
+            for p in slab.parts.clone() {
+                let (_, c, _) = eng.part_ranges(slab, p);
+                let mut diff = self.pl_diff[p].lock().unwrap();
+                let wi = &own.w[bit * own.ldw + c.start..bit * own.ldw + c.end];
+                for r in 0..b {
+                    let row = &mut own.pre_h[r * m + c.start..r * m + c.end];
+                    for (a, &h) in row.iter_mut().zip(&own.hbias[c.clone()]) {
+                        *a += h;
+                    }
+                    diff[r] = sum_softplus_diff(row, wi, 1.0 - 2.0 * xi[r * nv + bit]);
+                }
+            }
+        }
+
+        for step in 1..=self.config.k {
+            ctx.sync();
+            eng.visible(slab, own, 1.0, None);
+            for q in slab.parts.clone() {
+                let (_, _, c) = eng.part_ranges(slab, q);
+                let cost = if pcd && step == 1 {
+                    let v0 = slab.vcols.start;
+                    let owns_bit = (c.start + v0..c.end + v0).contains(&bit);
+                    Some(if owns_bit {
+                        self.pseudo_likelihood(own.vbias[bit - v0], bit, &mut own.row_sums)
+                    } else {
+                        0.0
+                    })
+                } else if !pcd && step == self.config.k {
+                    Some(self.reconstruction(own, slab.vcols.len(), c.start + slab.vcols.start, c))
+                } else {
+                    None
+                };
+                if let Some(cost) = cost {
+                    self.costs[q].lock().unwrap().push(cost);
+                }
+            }
+            ctx.sync();
+            eng.propup(slab, own, Rows::Chain, 1.0, 1, true);
+        }
+
+        // Gradient step, hidden side: W[:, C_T] += lr/b [v_pos; v_neg]^T [h_pos; -h_neg].
+        let alpha = self.config.lr / b as f32;
+        for h in &mut own.h_mean[b * m..] {
+            *h = -*h;
+        }
+        eng.gather_x(own);
+        eng.add_weights_hidden(slab, own, alpha);
+        // c += lr/b Σ_rows y, summed row by row (vectorises along j).
+        let Own { hb_eff: sum, h_mean, hbias, .. } = &mut *own;
+        sum.iter_mut().for_each(|s| *s = 0.0);
+        for row in h_mean.chunks_exact(m.max(1)) {
+            for (s, &y) in sum.iter_mut().zip(row) {
+                *s += y;
+            }
+        }
+        for (c, &s) in hbias.iter_mut().zip(sum.iter()) {
+            *c += alpha * s;
+        }
+        ctx.sync();
+
+        // Visible side: W[V_T, :]^T from every slab's dW, and b_i += lr/b Σ_rows (v_pos - v_neg).
+        eng.add_weights_visible(slab, own);
+        let v = slab.vcols.clone();
+        let Own { vb_eff: sum, xbuf: x, vbias, .. } = &mut *own;
+        sum.iter_mut().for_each(|s| *s = 0.0);
+        for r in 0..b {
+            let (pos, neg) = (&x[r * nv + v.start..r * nv + v.end], &x[(b + r) * nv + v.start..(b + r) * nv + v.end]);
+            for ((s, &p), &q) in sum.iter_mut().zip(pos).zip(neg) {
+                *s += p - q;
+            }
+        }
+        for (c, &s) in vbias.iter_mut().zip(sum.iter()) {
+            *c += alpha * s;
+        }
+        ctx.sync();
+    }
+
+    /// The stochastic pseudo-likelihood summed over the minibatch:
+    /// Σ_rows n_visible · log sigm(F(xi flipped at bit) - F(xi)), with
+    /// F(x~) - F(x) = -d b_i - Σ_j [softplus(pre_j + d W_ij) - softplus(pre_j)],
+    /// the hidden sums taken part by part in part order.
+    fn pseudo_likelihood(&self, vbias_bit: f32, bit: usize, hid: &mut [f32]) -> f64 {
+        let (b, nv) = (self.engine.batch, self.engine.n_visible);
+        hid.iter_mut().for_each(|h| *h = 0.0);
+        for diff in self.pl_diff {
+            for (h, &d) in hid.iter_mut().zip(diff.lock().unwrap().iter()) {
+                *h += d;
+            }
+        }
+        let xi = &self.engine.data.read().unwrap().xi;
+        let mut total = 0f64;
+        for (r, &hid) in hid.iter().enumerate().take(b) {
+            let d = 1.0 - 2.0 * xi[r * nv + bit];
+            total += nv as f64 * log_sigmoid(-d * vbias_bit - hid) as f64;
+        }
+        total
+    }
+
+    /// The tutorial's reconstruction cost over one part's visible units (V_q,
+    /// `cols` relative to the slab's `mv` units, `first` its first unit), from
+    /// the last Gibbs step's pre-activations a:
+    /// Σ_i x_i log sigm(a_i) + (1 - x_i) log(1 - sigm(a_i)) = -Σ_i x_i softplus(-a_i) + (1 - x_i) softplus(a_i).
+    fn reconstruction(&self, own: &Own, mv: usize, first: usize, cols: std::ops::Range<usize>) -> f64 {
+        let (b, nv) = (self.engine.batch, self.engine.n_visible);
+        let x = &self.engine.data.read().unwrap().x;
+        let mut total = 0f32;
+        for r in 0..b {
+            let pre = &own.pre_v[r * mv + cols.start..r * mv + cols.end];
+            for (&a, &x) in pre.iter().zip(&x[r * nv + first..r * nv + first + cols.len()]) {
+                total -= x * softplus(-a) + (1.0 - x) * softplus(a);
+            }
+        }
+        total as f64
+    }
+}
+
+/// Everything of a [`Trainer`] besides its parameters and chain, as saved in
+/// a checkpoint's metadata.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainerState {
+    pub epoch: usize,
+    pub batch_index: usize,
+    pub bit_i: usize,
+    pub epoch_costs: Vec<f64>,
+    pub history: Vec<EpochRecord>,
+    /// per part: the hidden units' stream and the visible units' stream
+    pub streams: Vec<(crate::rng::Stream, crate::rng::Stream)>,
+    /// training seconds of the current epoch so far
+    #[serde(default)]
+    pub epoch_seconds: f64,
+}
+
+impl Trainer {
+    /// The state to checkpoint, with the persistent chain `[batch, n_hidden]`.
+    pub fn state(&mut self) -> (TrainerState, Vec<f32>) {
+        let state = TrainerState {
+            epoch: self.epoch,
+            batch_index: self.batch_index,
+            bit_i: self.bit_i,
+            epoch_costs: self.epoch_costs.clone(),
+            history: self.history.clone(),
+            streams: self.engine.streams(),
+            epoch_seconds: self.epoch_seconds,
+        };
+        (state, self.engine.chain_hidden())
+    }
+
+    /// A trainer continuing exactly where [`Trainer::state`] left off.
+    pub fn restore(rbm: &Rbm, config: CheckedConfig, state: TrainerState, chain: &[f32]) -> Result<Self> {
+        let mut t = Trainer::new(rbm, config)?;
+        let nb = t.config.batches_per_epoch();
+        if state.streams.len() != t.config.n_parts
+            || chain.len() != t.config.batch_size * rbm.n_hidden
+            || state.batch_index >= nb.max(1)
+            || state.epoch > t.config.epochs
+            || state.bit_i >= rbm.n_visible
+            || state.epoch_costs.len() != state.batch_index
+            || state.history.len() != state.epoch
+        {
+            return Err(RbmError::Shape("the checkpoint's state does not fit its configuration".into()));
+        }
+        t.engine.set_chain_hidden(chain);
+        t.engine.set_streams(&state.streams);
+        t.epoch = state.epoch;
+        t.batch_index = state.batch_index;
+        t.bit_i = state.bit_i;
+        t.epoch_costs = state.epoch_costs;
+        t.epoch_seconds = state.epoch_seconds;
+        t.history = state.history;
+        Ok(t)
+    }
+
+    /// Changes the number of epochs the run goes to (to extend a finished
+    /// run, say); it cannot end before the epochs already done.
+    pub fn set_epochs(&mut self, epochs: usize) -> Result<()> {
+        if epochs < self.epoch.max(1) {
+            return Err(RbmError::param("epochs", format!("must be at least the {} already done", self.epoch.max(1))));
+        }
+        let mut c = self.config.0.clone();
+        c.epochs = epochs;
+        self.config = CheckedConfig(c);
+        Ok(())
+    }
+
+    /// Adds the validation log-likelihood to the last finished epoch's record.
+    pub fn record_log_likelihood(&mut self, ll: f64, estimator: String) {
+        if let Some(r) = self.history.last_mut() {
+            r.log_likelihood = Some(ll);
+            r.ll_estimator = Some(estimator);
+        }
+    }
+}
