@@ -35,9 +35,8 @@ pub(crate) fn run_bench(a: BenchArgs) -> Result<()> {
     say!("threads: {n_threads}; kernels: {isa}; each figure: best and median of {} timings", a.repeat);
     let part_counts = [DEFAULT_PARTS, 2];
     let mut sampled_model = None;
-    for (name, method, k, batch) in
-        [("PCD-15, batch 20 (the tutorial)", Method::Pcd, 15, 20), ("CD-1, batch 100", Method::Cd, 1, 100)]
-    {
+    let configs = [("PCD-15, batch 20 (the tutorial)", Method::Pcd, 15, 20), ("CD-1, batch 100", Method::Cd, 1, 100)];
+    for &(name, method, k, batch) in &configs[..if a.tutorial_only { 1 } else { 2 }] {
         let mut cfg = TrainConfig::default();
         (cfg.method, cfg.k, cfg.batch_size) = (method, k, batch);
         let rbm = Rbm::init(784, cfg.n_hidden, cfg.seed)?;
@@ -100,6 +99,9 @@ pub(crate) fn run_bench(a: BenchArgs) -> Result<()> {
             sampled_model = Some(trainers[0].1.rbm());
         }
     }
+    if a.tutorial_only {
+        return Ok(());
+    }
     // the PCD-15 model as trained above: (d) samples a model that has learned something
     let rbm = sampled_model.expect("the PCD benchmark ran");
     let flops = update_flops(784, 500, 20, 15, true);
@@ -112,7 +114,7 @@ pub(crate) fn run_bench(a: BenchArgs) -> Result<()> {
     let mut times = Vec::new();
     for _ in 0..a.repeat.min(3) {
         let t = Instant::now();
-        sample_rows(&rbm, &init, 10, 1000, 1234, DEFAULT_PARTS, n_threads, |_| {});
+        sample_rows(&rbm, &init, 10, 1000, 1234, n_threads, |_| {});
         times.push(t.elapsed().as_secs_f64());
     }
     let (sb, sm) = best_median(times);
@@ -122,7 +124,7 @@ pub(crate) fn run_bench(a: BenchArgs) -> Result<()> {
     );
     let vb_a = base_rate_vbias(&data.train);
     let t = Instant::now();
-    let z = ais(&rbm, &vb_a, 100, &ais_schedule(14_500), 1234, DEFAULT_PARTS, n_threads);
+    let z = ais(&rbm, &vb_a, 100, &ais_schedule(14_500), 1234, n_threads);
     say!(
         "(e) AIS, 100 runs x 14,500 temperatures, 784 x 500 (the model of (d)): {:.1} s (log Z {:.2}) (products alone meanwhile: {:.1} GFLOP/s)",
         t.elapsed().as_secs_f64(),

@@ -233,6 +233,9 @@ pub(crate) struct BenchArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Only the tutorial's configuration (PCD-15, batch 20), at both part counts.
+    #[arg(long)]
+    pub tutorial_only: bool,
 }
 
 #[derive(Args)]
@@ -413,22 +416,12 @@ fn progress_bar(len: u64, msg: String) -> ProgressBar {
 
 /// Draws samples.png as the tutorial: `chains` chains from consecutive test
 /// images at a random offset, `samples` rows, `plot_every` steps before each.
-fn draw_samples(
-    rbm: &Rbm,
-    data: &Mnist,
-    s: &SamplingArgs,
-    seed: u64,
-    n_parts: usize,
-    n_threads: usize,
-    out: &Path,
-) -> Result<f64> {
+fn draw_samples(rbm: &Rbm, data: &Mnist, s: &SamplingArgs, seed: u64, n_threads: usize, out: &Path) -> Result<f64> {
     let n_test = data.test.n;
     let offset = Stream::new(seed, 1).below((n_test - s.chains + 1) as u64) as usize;
     let init = data.test.slice(offset..offset + s.chains).to_f32();
     let t = Instant::now();
-    let rows = sample_rows(rbm, &init, s.samples, s.plot_every, seed, n_parts, n_threads, |r| {
-        say!(" ... plotting sample  {r}")
-    });
+    let rows = sample_rows(rbm, &init, s.samples, s.plot_every, seed, n_threads, |r| say!(" ... plotting sample  {r}"));
     let secs = t.elapsed().as_secs_f64();
     samples_image(&rows, s.chains, 28).save_png(&out.join("samples.png"))?;
     Ok(secs)
@@ -581,7 +574,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     say!("Training took {:.6} minutes", trainer.training_seconds() / 60.0);
     let rbm = trainer.rbm();
     save_model(&out.join("model.safetensors"), &rbm, config_metadata(&cfg, trainer.epoch()))?;
-    let secs = draw_samples(&rbm, &data, &extra.sampling, cfg.seed, cfg.n_parts, n_threads, &out)?;
+    let secs = draw_samples(&rbm, &data, &extra.sampling, cfg.seed, n_threads, &out)?;
     write_report(&out, &cfg, trainer.history(), true)?;
     say!("Sampling took {secs:.2} seconds; wrote {} (open index.html)", out.display());
     Ok(())
@@ -641,7 +634,7 @@ fn run_sample(a: SampleArgs) -> Result<()> {
     let data = load_data(&a.io.data)?;
     check_sampling(&a.sampling, data.test.n)?;
     prepare_out(&a.io.out)?;
-    let secs = draw_samples(&rbm, &data, &a.sampling, a.seed, DEFAULT_PARTS, n_threads, &a.io.out)?;
+    let secs = draw_samples(&rbm, &data, &a.sampling, a.seed, n_threads, &a.io.out)?;
     say!("Sampling took {secs:.2} seconds; wrote {}", a.io.out.join("samples.png").display());
     Ok(())
 }

@@ -3,11 +3,12 @@
 //! phases of block Gibbs sampling.
 //!
 //! Parts and threads. Part p owns the hidden units `C_p` and the visible units
-//! `V_p` (8-unit groups, split as evenly as the parts allow), and the random
-//! streams that draw them. The number of parts is a run parameter
-//! ([`DEFAULT_PARTS`]), not the thread count: every random draw belongs to a
-//! part, and every product sums over its nonzeros in unit order whatever the
-//! split, so results are bit-identical for any number of threads.
+//! `V_p` (whole 8-unit groups, split as evenly as the parts allow). Every
+//! 8-unit group draws from its own random stream, every product sums over
+//! its nonzeros in unit order, and every monitor sums by groups, whatever the
+//! split; so results are bit-identical for any number of threads and any
+//! number of parts. The number of parts ([`DEFAULT_PARTS`]) is the grain of
+//! the parallel work: a thread owns a contiguous run of parts.
 //!
 //! What a thread holds (its *slab*: the union of its parts' units, `C_T` and `V_T`):
 //!
@@ -31,7 +32,7 @@
 //! wait, never race. Phases are separated by a spinning barrier (a sleeping one
 //! costs more than the work between two barriers).
 
-use crate::math::{bias_sigmoid, bias_sigmoid_sample, gemm, pad16, xw_product, NzRows};
+use crate::math::{bias_sigmoid, bias_sigmoid_sample_groups, gemm, pad16, xw_product, NzRows};
 use crate::model::Rbm;
 use crate::rng::Stream;
 use std::ops::Range;
@@ -158,13 +159,11 @@ pub(crate) struct Own {
     pub pre_v: Vec<f32>,
     /// `[batch, mv]` means of the visible units
     pub v_mean: Vec<f32>,
-    /// uniform draws: part p's block `[batch, |C_p|]` at `batch * (C_p.start - C_T.start)`
-    pub u_h: Vec<f32>,
-    /// uniform draws: part q's block `[batch, |V_q|]` at `batch * (V_q.start - V_T.start)`
-    pub u_v: Vec<f32>,
-    /// per part of the slab: the hidden units' stream and the visible units' stream
-    pub hid_rng: Vec<Stream>,
-    pub vis_rng: Vec<Stream>,
+    /// the random streams of the slab's hidden and visible 8-unit groups
+    pub hid_streams: Vec<Stream>,
+    pub vis_streams: Vec<Stream>,
+    /// `[batch, groups of C_T]` scratch: per-group sums of a monitor or weight term
+    pub group_sums: Vec<f32>,
     /// `[m]` scratch: an effective hidden bias (annealing) or column sums (gradient)
     pub hb_eff: Vec<f32>,
     /// `[mv]` scratch: an effective visible bias (annealing) or column sums (gradient)
@@ -181,9 +180,7 @@ pub(crate) struct Own {
 
 /// One thread's share of the engine.
 pub(crate) struct Slab {
-    /// the parts it owns
-    pub parts: Range<usize>,
-    /// hidden units C_T and visible units V_T of those parts
+    /// hidden units C_T and visible units V_T of the slab's parts
     pub cols: Range<usize>,
     pub vcols: Range<usize>,
     pub own: Mutex<Own>,
@@ -226,29 +223,33 @@ pub(crate) enum Rows {
     Chain,
 }
 
-/// The stream ids the engine derives from its seed: part p draws its hidden
-/// units from `base + 2p` and its visible units from `base + 2p + 1`.
-pub fn stream_ids(base: u64, p: usize) -> (u64, u64) {
-    (base + 2 * p as u64, base + 2 * p as u64 + 1)
+/// The stream ids the engine derives from its seed: hidden units 8g..8g+8
+/// draw from `base + 2g`, visible units 8g..8g+8 from `base + 2g + 1`.
+pub fn stream_ids(base: u64, g: usize) -> (u64, u64) {
+    (base + 2 * g as u64, base + 2 * g as u64 + 1)
+}
+
+/// The 8-unit groups that the units `r` cover.
+pub(crate) fn groups(r: &Range<usize>) -> Range<usize> {
+    r.start / 8..r.end.div_ceil(8)
 }
 
 impl Engine {
     /// Splits `rbm` into `n_parts` parts for `batch` chains, laid out for
     /// `n_threads` threads, with streams `stream_ids(stream_base, p)` of the family `seed`.
     pub fn new(rbm: &Rbm, batch: usize, seed: u64, stream_base: u64, n_parts: usize, n_threads: usize) -> Self {
-        let streams = (0..n_parts)
-            .map(|p| {
-                let (h, v) = stream_ids(stream_base, p);
-                (Stream::new(seed, h), Stream::new(seed, v))
-            })
-            .collect::<Vec<_>>();
-        let mut e = Self::layout(rbm, batch, n_parts, n_threads.clamp(1, n_parts.max(1)), &streams);
+        let hid =
+            (0..rbm.n_hidden.div_ceil(8)).map(|g| Stream::new(seed, stream_ids(stream_base, g).0)).collect::<Vec<_>>();
+        let vis =
+            (0..rbm.n_visible.div_ceil(8)).map(|g| Stream::new(seed, stream_ids(stream_base, g).1)).collect::<Vec<_>>();
+        let mut e = Self::layout(rbm, batch, n_parts, n_threads.clamp(1, n_parts.max(1)), (&hid, &vis));
         e.data = RwLock::new(Batch { x: vec![0.0; batch * rbm.n_visible], xi: vec![0.0; batch * rbm.n_visible] });
         e
     }
 
-    fn layout(rbm: &Rbm, batch: usize, n_parts: usize, n_slabs: usize, streams: &[(Stream, Stream)]) -> Self {
-        assert!(n_parts >= 1 && streams.len() == n_parts);
+    fn layout(rbm: &Rbm, batch: usize, n_parts: usize, n_slabs: usize, streams: (&[Stream], &[Stream])) -> Self {
+        assert!(n_parts >= 1);
+        assert!(streams.0.len() == rbm.n_hidden.div_ceil(8) && streams.1.len() == rbm.n_visible.div_ceil(8));
         let (nv, nh, b) = (rbm.n_visible, rbm.n_hidden, batch);
         let slabs = (0..n_slabs)
             .map(|t| {
@@ -280,10 +281,9 @@ impl Engine {
                     h_mean: vec![0.0; 2 * b * m],
                     pre_v: vec![0.0; b * mv],
                     v_mean: vec![0.0; b * mv],
-                    u_h: vec![0.0; b * m],
-                    u_v: vec![0.0; b * mv],
-                    hid_rng: parts.clone().map(|p| streams[p].0.clone()).collect(),
-                    vis_rng: parts.clone().map(|p| streams[p].1.clone()).collect(),
+                    hid_streams: streams.0[groups(&cols)].to_vec(),
+                    vis_streams: streams.1[groups(&vcols)].to_vec(),
+                    group_sums: vec![0.0; b * groups(&cols).len().max(groups(&vcols).len())],
                     hb_eff: vec![0.0; m],
                     vb_eff: vec![0.0; mv],
                     nz: NzRows::default(),
@@ -292,7 +292,6 @@ impl Engine {
                     row_sums: vec![0.0; b],
                 };
                 Slab {
-                    parts,
                     own: Mutex::new(own),
                     h: RwLock::new(vec![0.0; b * m]),
                     v: RwLock::new(vec![0.0; b * mv]),
@@ -329,7 +328,7 @@ impl Engine {
         if t != self.slabs.len() {
             let (rbm, h, v, streams) = (self.to_rbm(), self.chain_hidden(), self.chain_visible(), self.streams());
             let data = std::mem::replace(&mut self.data, RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }));
-            *self = Self::layout(&rbm, self.batch, self.n_parts, t, &streams);
+            *self = Self::layout(&rbm, self.batch, self.n_parts, t, (&streams.0, &streams.1));
             self.data = data;
             self.set_chain_hidden(&h);
             self.set_chain_visible(&v);
@@ -411,24 +410,29 @@ impl Engine {
         }
     }
 
-    /// Every part's (hidden, visible) random streams, in part order.
-    pub fn streams(&mut self) -> Vec<(Stream, Stream)> {
-        let mut out = Vec::with_capacity(self.n_parts);
+    /// The random streams of the hidden and of the visible 8-unit groups, in unit order.
+    pub fn streams(&mut self) -> (Vec<Stream>, Vec<Stream>) {
+        let (mut hid, mut vis) = (Vec::new(), Vec::new());
         for slab in &mut self.slabs {
             let own = slab.own.get_mut().unwrap();
-            out.extend(own.hid_rng.iter().cloned().zip(own.vis_rng.iter().cloned()));
+            hid.extend(own.hid_streams.iter().cloned());
+            vis.extend(own.vis_streams.iter().cloned());
         }
-        out
+        (hid, vis)
     }
 
-    /// Restores the streams saved by [`Engine::streams`].
-    pub fn set_streams(&mut self, streams: &[(Stream, Stream)]) {
-        assert_eq!(streams.len(), self.n_parts, "one pair of streams per part");
+    /// Restores the streams saved by [`Engine::streams`]; false (and nothing
+    /// changed) when their numbers do not fit the layers.
+    pub fn set_streams(&mut self, hid: &[Stream], vis: &[Stream]) -> bool {
+        if hid.len() != self.n_hidden.div_ceil(8) || vis.len() != self.n_visible.div_ceil(8) {
+            return false;
+        }
         for slab in &mut self.slabs {
             let own = slab.own.get_mut().unwrap();
-            own.hid_rng = streams[slab.parts.clone()].iter().map(|s| s.0.clone()).collect();
-            own.vis_rng = streams[slab.parts.clone()].iter().map(|s| s.1.clone()).collect();
+            own.hid_streams = hid[groups(&slab.cols)].to_vec();
+            own.vis_streams = vis[groups(&slab.vcols)].to_vec();
         }
+        true
     }
 
     /// Runs `steps` steps of gibbs_vhv (v → h → v) on every chain with
@@ -485,18 +489,6 @@ fn scatter_cols(dst: &mut [f32], src: &[f32], width: usize, cols: &Range<usize>)
 
 /// The phases, as one thread of a team runs them on its slab.
 impl Engine {
-    /// Part p's place in its slab: (index among the slab's parts, hidden
-    /// units relative to C_T, visible units relative to V_T).
-    pub(crate) fn part_ranges(&self, slab: &Slab, p: usize) -> (usize, Range<usize>, Range<usize>) {
-        let c = unit_split(self.n_hidden, self.n_parts, p);
-        let v = unit_split(self.n_visible, self.n_parts, p);
-        (
-            p - slab.parts.start,
-            c.start - slab.cols.start..c.end - slab.cols.start,
-            v.start - slab.vcols.start..v.end - slab.vcols.start,
-        )
-    }
-
     /// Compacts the rows that a propup reads into `own.nz`; when they are too
     /// dense for the sparse product, also copies them whole into `own.xbuf`'s
     /// first half (the data's rows are read in place instead).
@@ -544,28 +536,21 @@ impl Engine {
         if rows == Rows::Rounded {
             return;
         }
-        let mut h = draw.then(|| slab.h.write().unwrap());
-        for p in slab.parts.clone() {
-            let (k, c, _) = self.part_ranges(slab, p);
-            let Own { hbias, hb_eff, pre_h, h_mean, u_h, hid_rng, .. } = &mut *own;
-            let bias: &[f32] = if beta == 1.0 {
-                &hbias[c.clone()]
-            } else {
-                for (e, &x) in hb_eff[c.clone()].iter_mut().zip(&hbias[c.clone()]) {
-                    *e = beta * x;
-                }
-                &hb_eff[c.clone()]
-            };
-            let pre = &mut pre_h[c.start..];
-            let mean = &mut h_mean[mean_half * b * m + c.start..];
-            match &mut h {
-                Some(h) => {
-                    let u = &mut u_h[b * c.start..b * c.end];
-                    hid_rng[k].fill_uniform(u);
-                    bias_sigmoid_sample(pre, m, bias, mean, &mut h[c.start..], u);
-                }
-                None => bias_sigmoid(pre, m, bias, mean),
+        let Own { hbias, hb_eff, pre_h, h_mean, hid_streams, .. } = own;
+        let bias: &[f32] = if beta == 1.0 {
+            hbias
+        } else {
+            for (e, &x) in hb_eff.iter_mut().zip(hbias.iter()) {
+                *e = beta * x;
             }
+            hb_eff
+        };
+        let mean = &mut h_mean[mean_half * b * m..(mean_half + 1) * b * m];
+        if draw {
+            let mut h = slab.h.write().unwrap();
+            bias_sigmoid_sample_groups(pre_h, m, bias, mean, &mut h, hid_streams, b);
+        } else {
+            bias_sigmoid(pre_h, m, bias, mean);
         }
     }
 
@@ -595,29 +580,22 @@ impl Engine {
         }
         let Own { nz, hbuf, wt, ldwt, pre_v, .. } = own;
         xw_product(pre_v, mv, nz, hbuf, wt, *ldwt, mv, 1.0);
-        let mut v = slab.v.write().unwrap();
-        for q in slab.parts.clone() {
-            let (k, _, c) = self.part_ranges(slab, q);
-            let Own { vbias, vb_eff, pre_v, v_mean, u_v, vis_rng, .. } = &mut *own;
-            let bias: &[f32] = match base_vbias {
-                None if beta == 1.0 => &vbias[c.clone()],
-                _ => {
-                    for r in 0..b {
-                        for a in &mut pre_v[r * mv + c.start..r * mv + c.end] {
-                            *a *= beta;
-                        }
-                    }
-                    for i in c.clone() {
-                        let base = base_vbias.map_or(0.0, |v| v[slab.vcols.start + i]);
-                        vb_eff[i] = beta * vbias[i] + (1.0 - beta) * base;
-                    }
-                    &vb_eff[c.clone()]
+        let Own { vbias, vb_eff, pre_v, v_mean, vis_streams, .. } = own;
+        let bias: &[f32] = match base_vbias {
+            None if beta == 1.0 => vbias,
+            _ => {
+                for a in pre_v.iter_mut() {
+                    *a *= beta;
                 }
-            };
-            let u = &mut u_v[b * c.start..b * c.end];
-            vis_rng[k].fill_uniform(u);
-            bias_sigmoid_sample(&mut pre_v[c.start..], mv, bias, &mut v_mean[c.start..], &mut v[c.start..], u);
-        }
+                for (i, e) in vb_eff.iter_mut().enumerate() {
+                    let base = base_vbias.map_or(0.0, |v| v[slab.vcols.start + i]);
+                    *e = beta * vbias[i] + (1.0 - beta) * base;
+                }
+                vb_eff
+            }
+        };
+        let mut v = slab.v.write().unwrap();
+        bias_sigmoid_sample_groups(pre_v, mv, bias, v_mean, &mut v, vis_streams, b);
     }
 
     /// Gathers the whole of x = [data; chain] `[2 batch, n_visible]` into `own.xbuf`.
@@ -692,19 +670,17 @@ pub const SAMPLE_STREAMS: u64 = 200;
 /// n_visible]`, grey values allowed); before each of `n_rows` plotted rows
 /// they take `plot_every` gibbs_vhv steps. Returns, per row, the last step's
 /// mean-field visible activations `[n_chains, n_visible]`.
-#[allow(clippy::too_many_arguments)]
 pub fn sample_rows(
     rbm: &Rbm,
     init: &[f32],
     n_rows: usize,
     plot_every: usize,
     seed: u64,
-    n_parts: usize,
     n_threads: usize,
     mut on_row: impl FnMut(usize),
 ) -> Vec<Vec<f32>> {
     let n_chains = init.len() / rbm.n_visible;
-    let mut engine = Engine::new(rbm, n_chains, seed, SAMPLE_STREAMS, n_parts, n_threads);
+    let mut engine = Engine::new(rbm, n_chains, seed, SAMPLE_STREAMS, DEFAULT_PARTS, n_threads);
     engine.set_chain_visible(init);
     (0..n_rows)
         .map(|r| {

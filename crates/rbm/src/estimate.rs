@@ -12,8 +12,8 @@
 //! (`base_log_z`); f_1 is the model's exp(-F(v)).
 
 use crate::data::Images;
-use crate::engine::{run_team, split, Engine, Own, Rows, Slab};
-use crate::math::{sum_softplus_beta_diff, sum_softplus_biased};
+use crate::engine::{groups, run_team, split, Engine, Own, Rows, Slab, DEFAULT_PARTS};
+use crate::math::{sigmoid_sample_groups, softplus_beta_diff_groups, sum_softplus_biased};
 use crate::model::Rbm;
 use std::sync::Mutex;
 
@@ -177,29 +177,30 @@ fn vbias_gap(rbm: &Rbm, vb_a: &[f32]) -> Vec<f64> {
 /// Stream ids of the annealing chains.
 const ANNEAL_STREAMS: u64 = 300;
 
-/// Per-row log-weight accumulators of an annealing run: one vector per part
-/// for its hidden units' terms, one per part for its visible units' terms.
+/// Per-row log-weight accumulators of an annealing run: one vector per
+/// 8-unit group of hidden units for their terms, one per group of visible
+/// units for theirs, summed in group order (so the split into parts and
+/// threads does not matter).
 struct Weights {
     hidden: Vec<Mutex<Vec<f64>>>,
     visible: Vec<Mutex<Vec<f64>>>,
 }
 
 impl Weights {
-    fn new(rows: usize, n_parts: usize) -> Self {
-        let v = || (0..n_parts).map(|_| Mutex::new(vec![0f64; rows])).collect();
-        Weights { hidden: v(), visible: v() }
+    fn new(rows: usize, rbm: &Rbm) -> Self {
+        let v = |n: usize| (0..n.div_ceil(8)).map(|_| Mutex::new(vec![0f64; rows])).collect();
+        Weights { hidden: v(rbm.n_hidden), visible: v(rbm.n_visible) }
     }
-    /// Row r's total, summed in part order.
+    /// Row r's total.
     fn totals(self, rows: usize) -> Vec<f64> {
-        let h: Vec<Vec<f64>> = self.hidden.into_iter().map(|m| m.into_inner().unwrap()).collect();
-        let v: Vec<Vec<f64>> = self.visible.into_iter().map(|m| m.into_inner().unwrap()).collect();
-        (0..rows).map(|r| (0..h.len()).map(|p| h[p][r] + v[p][r]).sum()).collect()
+        let all: Vec<Vec<f64>> = self.hidden.into_iter().chain(self.visible).map(|m| m.into_inner().unwrap()).collect();
+        (0..rows).map(|r| all.iter().map(|g| g[r]).sum()).collect()
     }
 }
 
-/// Hidden phase of an annealing step for the slab's parts: (when
+/// Hidden phase of an annealing step for the slab's units: (when
 /// `recompute`) a = x W + c for the chains' visible states, then (optionally)
-/// the weight term Σ_j softplus(b1 a) - softplus(b0 a) per row and part, then
+/// the weight term Σ_j softplus(b1 a) - softplus(b0 a) per row and group, then
 /// (optionally) h ~ sigm(β_s a).
 fn anneal_hidden(
     eng: &Engine,
@@ -214,30 +215,28 @@ fn anneal_hidden(
     if recompute {
         eng.propup(slab, own, Rows::Chain, 1.0, 0, false);
     }
-    let mut h = sample_beta.map(|_| slab.h.write().unwrap());
-    for p in slab.parts.clone() {
-        let (k, c, _) = eng.part_ranges(slab, p);
-        if let Some((b0, b1)) = weight {
-            let mut lw = weights.hidden[p].lock().unwrap();
-            for r in 0..b {
-                lw[r] += sum_softplus_beta_diff(&own.pre_h[r * m + c.start..r * m + c.end], b0, b1) as f64;
-            }
-        }
-        if let (Some(beta), Some(h)) = (sample_beta, &mut h) {
-            let u = &mut own.u_h[b * c.start..b * c.end];
-            own.hid_rng[k].fill_uniform(u);
-            for r in 0..b {
-                let at = r * m + c.start..r * m + c.end;
-                for ((h, &a), &u) in h[at.clone()].iter_mut().zip(&own.pre_h[at]).zip(&u[r * c.len()..]) {
-                    *h = if u < crate::math::sigmoid(beta * a) { 1.0 } else { 0.0 };
-                }
-            }
+    if let Some((b0, b1)) = weight {
+        softplus_beta_diff_groups(&own.pre_h, m, m, b, b0, b1, &mut own.group_sums);
+        add_group_sums(&own.group_sums, b, &weights.hidden[groups(&slab.cols)], 1.0);
+    }
+    if let Some(beta) = sample_beta {
+        sigmoid_sample_groups(&own.pre_h, m, m, beta, &mut slab.h.write().unwrap(), &mut own.hid_streams, b);
+    }
+}
+
+/// `acc[k][r] += scale · sums[r, k]` for every row and group (f64 accumulators).
+fn add_group_sums(sums: &[f32], rows: usize, acc: &[Mutex<Vec<f64>>], scale: f64) {
+    let g = acc.len();
+    for (k, a) in acc.iter().enumerate() {
+        let mut a = a.lock().unwrap();
+        for r in 0..rows {
+            a[r] += scale * sums[r * g + k] as f64;
         }
     }
 }
 
-/// Visible phase for the slab's parts: (optionally) x ~ p_β(v|h), then
-/// (optionally) the weight term (b1 - b0)(b_B - b_A)·x per row and part.
+/// Visible phase for the slab's units: (optionally) x ~ p_β(v|h), then
+/// (optionally) the weight term (b1 - b0)(b_B - b_A)·x per row and group.
 #[allow(clippy::too_many_arguments)]
 fn anneal_visible(
     eng: &Engine,
@@ -255,12 +254,12 @@ fn anneal_visible(
     if let Some((b0, b1)) = weight {
         let (mv, v0) = (slab.vcols.len(), slab.vcols.start);
         let x = slab.v.read().unwrap();
-        for q in slab.parts.clone() {
-            let (_, _, c) = eng.part_ranges(slab, q);
-            let mut lw = weights.visible[q].lock().unwrap();
+        for (k, g) in groups(&slab.vcols).enumerate() {
+            let (j0, w) = (8 * k, 8.min(mv - 8 * k));
+            let mut lw = weights.visible[g].lock().unwrap();
             for r in 0..eng.batch {
-                let row = &x[r * mv + c.start..r * mv + c.end];
-                let dot: f64 = row.iter().zip(&dvb[v0 + c.start..]).map(|(&x, &d)| x as f64 * d).sum();
+                let row = &x[r * mv + j0..r * mv + j0 + w];
+                let dot: f64 = row.iter().zip(&dvb[v0 + j0..]).map(|(&x, &d)| x as f64 * d).sum();
                 lw[r] += (b1 as f64 - b0 as f64) * dot;
             }
         }
@@ -270,9 +269,9 @@ fn anneal_visible(
 /// Forward AIS from the base-rate model (`vb_a`) to `rbm` over `betas`
 /// (from 0 to 1) with `runs` independent runs, one Gibbs transition per
 /// intermediate temperature. Returns log Z with its ±3σ bracket.
-pub fn ais(rbm: &Rbm, vb_a: &[f32], runs: usize, betas: &[f64], seed: u64, n_parts: usize, n_threads: usize) -> LogZ {
+pub fn ais(rbm: &Rbm, vb_a: &[f32], runs: usize, betas: &[f64], seed: u64, n_threads: usize) -> LogZ {
     let nv = rbm.n_visible;
-    let mut eng = Engine::new(rbm, runs, seed, ANNEAL_STREAMS, n_parts, n_threads);
+    let mut eng = Engine::new(rbm, runs, seed, ANNEAL_STREAMS, DEFAULT_PARTS, n_threads);
     // v_0 ~ the base-rate model: pixel i is on with probability sigm(b_A,i).
     let mut u = vec![0f32; runs * nv];
     crate::rng::Stream::new(seed, ANNEAL_STREAMS - 1).fill_uniform(&mut u);
@@ -280,7 +279,7 @@ pub fn ais(rbm: &Rbm, vb_a: &[f32], runs: usize, betas: &[f64], seed: u64, n_par
         u.iter().enumerate().map(|(k, &u)| if u < crate::math::sigmoid(vb_a[k % nv]) { 1.0 } else { 0.0 }).collect();
     eng.set_chain_visible(&v0);
     let dvb = vbias_gap(rbm, vb_a);
-    let weights = Weights::new(runs, n_parts);
+    let weights = Weights::new(runs, rbm);
     let k = betas.len() - 1;
     eng.relayout(n_threads);
     eng.team(|ctx, slab, own| {
@@ -308,23 +307,14 @@ pub fn ais(rbm: &Rbm, vb_a: &[f32], runs: usize, betas: &[f64], seed: u64, n_par
 ///
 /// an unbiased estimate of the annealing model's own p(v), so E[log p̂] does
 /// not exceed it. Returns log p̂ for each row.
-#[allow(clippy::too_many_arguments)]
-pub fn raise(
-    rbm: &Rbm,
-    vb_a: &[f32],
-    v: &[f32],
-    betas: &[f64],
-    seed: u64,
-    n_parts: usize,
-    n_threads: usize,
-) -> Vec<f64> {
+pub fn raise(rbm: &Rbm, vb_a: &[f32], v: &[f32], betas: &[f64], seed: u64, n_threads: usize) -> Vec<f64> {
     let nv = rbm.n_visible;
     let n = v.len() / nv;
-    let mut eng = Engine::new(rbm, n, seed, ANNEAL_STREAMS + 100, n_parts, n_threads);
+    let mut eng = Engine::new(rbm, n, seed, ANNEAL_STREAMS + 100, DEFAULT_PARTS, n_threads);
     eng.set_chain_visible(v);
     let dvb = vbias_gap(rbm, vb_a);
     let rev: Vec<f64> = betas.iter().rev().cloned().collect();
-    let weights = Weights::new(n, n_parts);
+    let weights = Weights::new(n, rbm);
     // log f_1(v) = b_B·v + Σ_j softplus(a_j), in f64.
     let start = neg_free_energies(rbm, v);
     let k = rev.len() - 1;
@@ -379,8 +369,6 @@ pub struct EvalOptions {
     pub raise_images: usize,
     pub raise_steps: usize,
     pub seed: u64,
-    /// parts of the annealing chains (their random streams); see [`crate::engine`]
-    pub n_parts: usize,
 }
 
 impl Default for EvalOptions {
@@ -394,7 +382,6 @@ impl Default for EvalOptions {
             raise_images: 1000,
             raise_steps: 14_500,
             seed: 1234,
-            n_parts: crate::engine::DEFAULT_PARTS,
         }
     }
 }
@@ -488,7 +475,7 @@ pub fn evaluate(rbm: &Rbm, v: &[f32], vb_a: &[f32], opts: &EvalOptions, n_thread
             report.avg_ll_hi = report.avg_ll;
         }
         Estimator::Ais => {
-            let z = ais(rbm, vb_a, opts.ais_runs, &ais_schedule(opts.ais_steps), opts.seed, opts.n_parts, n_threads);
+            let z = ais(rbm, vb_a, opts.ais_runs, &ais_schedule(opts.ais_steps), opts.seed, n_threads);
             reference_log_z = Some(z.log_z);
             report.logz = Some(z.log_z);
             report.logz_lo = Some(z.lo);
@@ -512,7 +499,7 @@ pub fn evaluate(rbm: &Rbm, v: &[f32], vb_a: &[f32], opts: &EvalOptions, n_thread
         rows.sort_unstable();
         let nv = rbm.n_visible;
         let sub: Vec<f32> = rows.iter().flat_map(|&r| v[r * nv..(r + 1) * nv].iter().cloned()).collect();
-        let lp = raise(rbm, vb_a, &sub, &ais_schedule(opts.raise_steps), opts.seed, opts.n_parts, n_threads);
+        let lp = raise(rbm, vb_a, &sub, &ais_schedule(opts.raise_steps), opts.seed, n_threads);
         let (mean, se) = mean_se(&lp);
         let reference_avg_ll =
             reference_log_z.map(|lz| rows.iter().map(|&r| nfe[r]).sum::<f64>() / rows.len() as f64 - lz);

@@ -8,6 +8,7 @@
 //!
 //! All matrices are row-major. `[r, c]` in a comment means r rows of c columns.
 
+use crate::rng::Stream;
 use faer::{linalg::matmul::matmul, Accum, MatMut, MatRef, Par};
 
 /// `dst [m, n] (=|+=) alpha * op(a) * op(b)` on one thread.
@@ -193,6 +194,137 @@ pub fn bias_sigmoid_sample(pre: &mut [f32], ld: usize, bias: &[f32], mean: &mut 
                 }
             }
         },
+    )
+}
+
+/// A draw of eight uniforms in [0, 1), multiples of 2^-24 (as [`Stream::fill_uniform`]).
+#[inline(always)]
+fn uniform8(st: &mut Stream) -> [f32; 8] {
+    const SCALE: f32 = 1.0 / (1u32 << 24) as f32;
+    st.next8().map(|x| (x >> 8) as f32 * SCALE)
+}
+
+/// The engine's fused pass, drawing by 8-unit groups: for every group k of
+/// the `width = bias.len()` columns and every row r, `pre[r, j] += bias[j]`,
+/// `mean[r, j] = sigm(pre[r, j])` and `sample[r, j] = 1 if u_j < mean else 0`,
+/// where u is the next draw of eight from `streams[k]` (one draw per group
+/// and row, rows in order; a last, narrower group uses the first lanes).
+/// Each unit's draws thus come from its group's stream, however the units
+/// are split between parts and threads.
+///
+/// Shapes: `pre`, `mean`, `sample` `[rows, ld]`, of which the first `width`
+/// columns are used; `bias` `[width]`; `streams` `[ceil(width / 8)]`.
+#[allow(clippy::too_many_arguments)]
+pub fn bias_sigmoid_sample_groups(
+    pre: &mut [f32],
+    ld: usize,
+    bias: &[f32],
+    mean: &mut [f32],
+    sample: &mut [f32],
+    streams: &mut [Stream],
+    rows: usize,
+) {
+    let width = bias.len();
+    assert_eq!(streams.len(), width.div_ceil(8), "one stream per 8-unit group");
+    crate::raw::dispatch(
+        #[inline(always)]
+        || {
+            for (k, st) in streams.iter_mut().enumerate() {
+                let (j0, w) = (8 * k, 8.min(width - 8 * k));
+                for r in 0..rows {
+                    let u = uniform8(st);
+                    let at = r * ld + j0;
+                    let (p, m, s, b) =
+                        (&mut pre[at..at + w], &mut mean[at..at + w], &mut sample[at..at + w], &bias[j0..j0 + w]);
+                    for l in 0..w {
+                        let a = p[l] + b[l];
+                        let q = sigmoid(a);
+                        p[l] = a;
+                        m[l] = q;
+                        s[l] = if u[l] < q { 1.0 } else { 0.0 };
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// `sample[r, j] = 1 if u_j < sigm(beta * pre[r, j]) else 0` over `width`
+/// columns, drawing by 8-unit groups as [`bias_sigmoid_sample_groups`]
+/// (annealing: the states at inverse temperature beta).
+pub fn sigmoid_sample_groups(
+    pre: &[f32],
+    ld: usize,
+    width: usize,
+    beta: f32,
+    sample: &mut [f32],
+    streams: &mut [Stream],
+    rows: usize,
+) {
+    assert_eq!(streams.len(), width.div_ceil(8), "one stream per 8-unit group");
+    crate::raw::dispatch(
+        #[inline(always)]
+        || {
+            for (k, st) in streams.iter_mut().enumerate() {
+                let (j0, w) = (8 * k, 8.min(width - 8 * k));
+                for r in 0..rows {
+                    let u = uniform8(st);
+                    let at = r * ld + j0;
+                    for l in 0..w {
+                        sample[at + l] = if u[l] < sigmoid(beta * pre[at + l]) { 1.0 } else { 0.0 };
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Per row r and 8-unit group k of `width` columns, the sum over the group of
+/// `f(pre[r, j], j)`, in column order: `out[r * groups + k]`. Sums by fixed
+/// groups do not depend on how the columns are split between parts.
+#[inline(always)]
+fn group_sums(
+    pre: &[f32],
+    ld: usize,
+    width: usize,
+    rows: usize,
+    out: &mut [f32],
+    f: impl Fn(f32, usize, usize) -> f32,
+) {
+    let groups = width.div_ceil(8);
+    for r in 0..rows {
+        for k in 0..groups {
+            let (j0, w) = (8 * k, 8.min(width - 8 * k));
+            let mut t = [0f32; 8];
+            for l in 0..w {
+                t[l] = f(pre[r * ld + j0 + l], j0 + l, r);
+            }
+            // summed in lane order (a tree would differ in the last bits)
+            out[r * groups + k] = t[..w].iter().sum();
+        }
+    }
+}
+
+/// Per row and 8-unit group: Σ_j softplus(x_j + d_r w_j) - softplus(x_j), the
+/// change of the free energy's hidden term when one visible bit flips (the
+/// pre-activations x `[rows, ld]` move by d_r = ±1 times a row w of W,
+/// `[width]`). Each difference is taken before summing, so no large terms
+/// cancel. `out` is `[rows, ceil(width / 8)]`.
+pub fn softplus_diff_groups(x: &[f32], ld: usize, w: &[f32], d: &[f32], out: &mut [f32]) {
+    crate::raw::dispatch(
+        #[inline(always)]
+        || group_sums(x, ld, w.len(), d.len(), out, |a, j, r| softplus(a + d[r] * w[j]) - softplus(a)),
+    )
+}
+
+/// Per row and 8-unit group: Σ_j softplus(b1 a_j) - softplus(b0 a_j), the
+/// change of the hidden term of log p*_β(v) between two inverse temperatures
+/// (annealing), differences taken before summing. `a` is `[rows, ld]`; `out`
+/// is `[rows, ceil(width / 8)]`.
+pub fn softplus_beta_diff_groups(a: &[f32], ld: usize, width: usize, rows: usize, b0: f32, b1: f32, out: &mut [f32]) {
+    crate::raw::dispatch(
+        #[inline(always)]
+        || group_sums(a, ld, width, rows, out, |x, _, _| softplus(b1 * x) - softplus(b0 * x)),
     )
 }
 

@@ -20,9 +20,9 @@
 //! The epoch loop around [`Trainer::run`] is [`crate::fit::fit`].
 
 use crate::data::DataRows;
-use crate::engine::{Engine, Own, Rows, Slab, DEFAULT_PARTS, MAX_PARTS};
+use crate::engine::{groups, Engine, Own, Rows, Slab, DEFAULT_PARTS, MAX_PARTS};
 use crate::error::{RbmError, Result};
-use crate::math::{log_sigmoid, softplus, sum_softplus_diff};
+use crate::math::{log_sigmoid, softplus, softplus_diff_groups};
 use crate::model::Rbm;
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
@@ -55,9 +55,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// training rows used (the first ones)
     pub train_size: usize,
-    /// parts the units are split into: the unit of parallel work and of
-    /// random streams. Results depend on it, never on the thread count.
-    /// (Files written before it existed used 2.)
+    /// parts the units are split into: the grain of the parallel work (a
+    /// thread owns a run of parts). Results depend neither on it nor on the
+    /// thread count. (Files written before it existed used 2.)
     #[serde(default = "two_parts")]
     pub n_parts: usize,
 }
@@ -165,9 +165,9 @@ pub const TRAIN_STREAMS: u64 = 100;
 pub struct Trainer {
     config: CheckedConfig,
     engine: Engine,
-    /// per part: Σ_j softplus(flipped) - softplus(unflipped) over its hidden units, `[batch]`
+    /// per hidden 8-unit group: Σ_j softplus(flipped) - softplus(unflipped) over its units, `[batch]`
     pl_diff: Vec<Mutex<Vec<f32>>>,
-    /// per part: its share of each update's summed cost, this segment
+    /// per visible 8-unit group: its share of each update's summed cost, this segment
     costs: Vec<Mutex<Vec<f64>>>,
     /// the visible unit whose flip the pseudo-likelihood uses next
     bit_i: usize,
@@ -188,11 +188,11 @@ impl Trainer {
                 rbm.n_hidden, config.n_hidden
             )));
         }
-        let (b, p) = (config.batch_size, config.n_parts);
-        let engine = Engine::new(rbm, b, config.seed, TRAIN_STREAMS, p, 1);
+        let b = config.batch_size;
+        let engine = Engine::new(rbm, b, config.seed, TRAIN_STREAMS, config.n_parts, 1);
         Ok(Trainer {
-            pl_diff: (0..p).map(|_| Mutex::new(vec![0.0; b])).collect(),
-            costs: (0..p).map(|_| Mutex::new(Vec::new())).collect(),
+            pl_diff: (0..rbm.n_hidden.div_ceil(8)).map(|_| Mutex::new(vec![0.0; b])).collect(),
+            costs: (0..rbm.n_visible.div_ceil(8)).map(|_| Mutex::new(Vec::new())).collect(),
             bit_i: 0,
             epoch: 0,
             batch_index: 0,
@@ -353,16 +353,19 @@ impl Update<'_> {
             // bit i moves it by d W[i, :], d = 1 - 2 xi_i, so no second product.
             eng.propup(slab, own, Rows::Rounded, 1.0, 0, false);
             let xi = &eng.data.read().unwrap().xi;
-            for p in slab.parts.clone() {
-                let (_, c, _) = eng.part_ranges(slab, p);
-                let mut diff = self.pl_diff[p].lock().unwrap();
-                let wi = &own.w[bit * own.ldw + c.start..bit * own.ldw + c.end];
-                for r in 0..b {
-                    let row = &mut own.pre_h[r * m + c.start..r * m + c.end];
-                    for (a, &h) in row.iter_mut().zip(&own.hbias[c.clone()]) {
-                        *a += h;
-                    }
-                    diff[r] = sum_softplus_diff(row, wi, 1.0 - 2.0 * xi[r * nv + bit]);
+            let Own { pre_h, hbias, w, ldw, row_sums: d, group_sums, .. } = &mut *own;
+            for (r, d) in d.iter_mut().enumerate() {
+                for (a, &h) in pre_h[r * m..(r + 1) * m].iter_mut().zip(hbias.iter()) {
+                    *a += h;
+                }
+                *d = 1.0 - 2.0 * xi[r * nv + bit];
+            }
+            softplus_diff_groups(pre_h, m, &w[bit * *ldw..bit * *ldw + m], d, group_sums);
+            let g = groups(&slab.cols);
+            for (k, diff) in self.pl_diff[g.clone()].iter().enumerate() {
+                let mut diff = diff.lock().unwrap();
+                for (r, x) in diff.iter_mut().enumerate() {
+                    *x = group_sums[r * g.len() + k];
                 }
             }
         }
@@ -370,23 +373,24 @@ impl Update<'_> {
         for step in 1..=self.config.k {
             ctx.sync();
             eng.visible(slab, own, 1.0, None);
-            for q in slab.parts.clone() {
-                let (_, _, c) = eng.part_ranges(slab, q);
+            // the monitors: one share of the cost per visible group, summed in group order
+            let v0 = slab.vcols.start;
+            for g in groups(&slab.vcols) {
+                let cols = 8 * g - v0..(8 * g + 8).min(slab.vcols.end) - v0;
                 let cost = if pcd && step == 1 {
-                    let v0 = slab.vcols.start;
-                    let owns_bit = (c.start + v0..c.end + v0).contains(&bit);
+                    let owns_bit = (cols.start + v0..cols.end + v0).contains(&bit);
                     Some(if owns_bit {
                         self.pseudo_likelihood(own.vbias[bit - v0], bit, &mut own.row_sums)
                     } else {
                         0.0
                     })
                 } else if !pcd && step == self.config.k {
-                    Some(self.reconstruction(own, slab.vcols.len(), c.start + slab.vcols.start, c))
+                    Some(self.reconstruction(own, slab.vcols.len(), v0, cols))
                 } else {
                     None
                 };
                 if let Some(cost) = cost {
-                    self.costs[q].lock().unwrap().push(cost);
+                    self.costs[g].lock().unwrap().push(cost);
                 }
             }
             ctx.sync();
@@ -451,17 +455,17 @@ impl Update<'_> {
         total
     }
 
-    /// The tutorial's reconstruction cost over one part's visible units (V_q,
-    /// `cols` relative to the slab's `mv` units, `first` its first unit), from
+    /// The tutorial's reconstruction cost over one group of visible units
+    /// (`cols` relative to the slab's `mv` units, `v0` the slab's first unit), from
     /// the last Gibbs step's pre-activations a:
     /// Σ_i x_i log sigm(a_i) + (1 - x_i) log(1 - sigm(a_i)) = -Σ_i x_i softplus(-a_i) + (1 - x_i) softplus(a_i).
-    fn reconstruction(&self, own: &Own, mv: usize, first: usize, cols: std::ops::Range<usize>) -> f64 {
+    fn reconstruction(&self, own: &Own, mv: usize, v0: usize, cols: std::ops::Range<usize>) -> f64 {
         let (b, nv) = (self.engine.batch, self.engine.n_visible);
         let x = &self.engine.data.read().unwrap().x;
         let mut total = 0f32;
         for r in 0..b {
             let pre = &own.pre_v[r * mv + cols.start..r * mv + cols.end];
-            for (&a, &x) in pre.iter().zip(&x[r * nv + first..r * nv + first + cols.len()]) {
+            for (&a, &x) in pre.iter().zip(&x[r * nv + v0 + cols.start..r * nv + v0 + cols.end]) {
                 total -= x * softplus(-a) + (1.0 - x) * softplus(a);
             }
         }
@@ -478,8 +482,11 @@ pub struct TrainerState {
     pub bit_i: usize,
     pub epoch_costs: Vec<f64>,
     pub history: Vec<EpochRecord>,
-    /// per part: the hidden units' stream and the visible units' stream
-    pub streams: Vec<(crate::rng::Stream, crate::rng::Stream)>,
+    /// the random streams of the hidden and of the visible 8-unit groups
+    #[serde(default)]
+    pub hidden_streams: Vec<crate::rng::Stream>,
+    #[serde(default)]
+    pub visible_streams: Vec<crate::rng::Stream>,
     /// training seconds of the current epoch so far
     #[serde(default)]
     pub epoch_seconds: f64,
@@ -488,13 +495,15 @@ pub struct TrainerState {
 impl Trainer {
     /// The state to checkpoint, with the persistent chain `[batch, n_hidden]`.
     pub fn state(&mut self) -> (TrainerState, Vec<f32>) {
+        let streams = self.engine.streams();
         let state = TrainerState {
             epoch: self.epoch,
             batch_index: self.batch_index,
             bit_i: self.bit_i,
             epoch_costs: self.epoch_costs.clone(),
             history: self.history.clone(),
-            streams: self.engine.streams(),
+            hidden_streams: streams.0,
+            visible_streams: streams.1,
             epoch_seconds: self.epoch_seconds,
         };
         (state, self.engine.chain_hidden())
@@ -504,8 +513,7 @@ impl Trainer {
     pub fn restore(rbm: &Rbm, config: CheckedConfig, state: TrainerState, chain: &[f32]) -> Result<Self> {
         let mut t = Trainer::new(rbm, config)?;
         let nb = t.config.batches_per_epoch();
-        if state.streams.len() != t.config.n_parts
-            || chain.len() != t.config.batch_size * rbm.n_hidden
+        if chain.len() != t.config.batch_size * rbm.n_hidden
             || state.batch_index >= nb.max(1)
             || state.epoch > t.config.epochs
             || state.bit_i >= rbm.n_visible
@@ -514,8 +522,12 @@ impl Trainer {
         {
             return Err(RbmError::Shape("the checkpoint's state does not fit its configuration".into()));
         }
+        if !t.engine.set_streams(&state.hidden_streams, &state.visible_streams) {
+            return Err(RbmError::Shape(
+                "the checkpoint's random streams are not one per 8-unit group (a checkpoint of rbm 0.1 cannot be resumed exactly; its model file still loads)".into(),
+            ));
+        }
         t.engine.set_chain_hidden(chain);
-        t.engine.set_streams(&state.streams);
         t.epoch = state.epoch;
         t.batch_index = state.batch_index;
         t.bit_i = state.bit_i;

@@ -63,14 +63,14 @@ fn ais_agrees_with_the_exact_log_z_and_raise_stays_below_the_exact_likelihood() 
         let rbm = model(n_hidden, trained, &m);
         let exact = exact_log_z(&rbm, 2);
         // the default schedule: 14,500 temperatures, 100 runs
-        let est = ais(&rbm, &vb_a, 100, &ais_schedule(14_500), 11, 16, 2);
+        let est = ais(&rbm, &vb_a, 100, &ais_schedule(14_500), 11, 2);
         let what = format!("784 x {n_hidden} {}", if trained { "trained" } else { "random" });
         assert!((est.log_z - exact).abs() < 0.1, "{what}: AIS {} vs exact {exact}", est.log_z);
         assert!(est.lo <= exact && exact <= est.hi, "{what}: exact {exact} outside AIS's ±3σ [{}, {}]", est.lo, est.hi);
         // RAISE on 300 test images with a shorter schedule: its mean is a
         // stochastic lower bound; allow 3 standard errors of that mean.
         let exact_ll = neg_free_energies(&rbm, &test).iter().sum::<f64>() / 300.0 - exact;
-        let (raise_ll, se) = mean_se(&raise(&rbm, &vb_a, &test, &ais_schedule(2000), 12, 16, 2));
+        let (raise_ll, se) = mean_se(&raise(&rbm, &vb_a, &test, &ais_schedule(2000), 12, 2));
         assert!(raise_ll <= exact_ll + 3.0 * se, "{what}: RAISE {raise_ll} ± {se} above exact {exact_ll}");
         assert!(raise_ll > exact_ll - 5.0, "{what}: RAISE {raise_ll} implausibly far below exact {exact_ll}");
     }
