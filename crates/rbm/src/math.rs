@@ -204,13 +204,14 @@ fn uniform8(st: &mut Stream) -> [f32; 8] {
     st.next8().map(|x| (x >> 8) as f32 * SCALE)
 }
 
-/// The engine's fused pass, drawing by 8-unit groups: for every group k of
-/// the `width = bias.len()` columns and every row r, `pre[r, j] += bias[j]`,
-/// `mean[r, j] = sigm(pre[r, j])` and `sample[r, j] = 1 if u_j < mean else 0`,
-/// where u is the next draw of eight from `streams[k]` (one draw per group
-/// and row, rows in order; a last, narrower group uses the first lanes).
-/// Each unit's draws thus come from its group's stream, however the units
-/// are split between parts and threads.
+/// The engine's pass after a product, drawing by 8-unit groups:
+/// `pre += bias`, `mean = sigm(pre)` (as [`bias_sigmoid`]), then for every
+/// group k of the `width = bias.len()` columns and every row r,
+/// `sample[r, j] = 1 if u_j < mean[r, j] else 0`, where u is the next draw of
+/// eight from `streams[k]` (one draw per group and row, rows in order; a
+/// last, narrower group uses the first lanes). Each unit's draws thus come
+/// from its group's stream, however the units are split between parts and
+/// threads.
 ///
 /// Shapes: `pre`, `mean`, `sample` `[rows, ld]`, of which the first `width`
 /// columns are used; `bias` `[width]`; `streams` `[ceil(width / 8)]`.
@@ -224,7 +225,13 @@ pub fn bias_sigmoid_sample_groups(
     streams: &mut [Stream],
     rows: usize,
 ) {
-    let width = bias.len();
+    bias_sigmoid(pre, ld, bias, mean);
+    draw_groups(mean, ld, bias.len(), sample, streams, rows);
+}
+
+/// `sample[r, j] = 1 if u_j < mean[r, j] else 0` over `width` columns, by
+/// 8-unit groups as [`bias_sigmoid_sample_groups`] draws.
+pub fn draw_groups(mean: &[f32], ld: usize, width: usize, sample: &mut [f32], streams: &mut [Stream], rows: usize) {
     assert_eq!(streams.len(), width.div_ceil(8), "one stream per 8-unit group");
     crate::raw::dispatch(
         #[inline(always)]
@@ -234,14 +241,8 @@ pub fn bias_sigmoid_sample_groups(
                 for r in 0..rows {
                     let u = uniform8(st);
                     let at = r * ld + j0;
-                    let (p, m, s, b) =
-                        (&mut pre[at..at + w], &mut mean[at..at + w], &mut sample[at..at + w], &bias[j0..j0 + w]);
-                    for l in 0..w {
-                        let a = p[l] + b[l];
-                        let q = sigmoid(a);
-                        p[l] = a;
-                        m[l] = q;
-                        s[l] = if u[l] < q { 1.0 } else { 0.0 };
+                    for ((s, &m), &u) in sample[at..at + w].iter_mut().zip(&mean[at..at + w]).zip(&u) {
+                        *s = if u < m { 1.0 } else { 0.0 };
                     }
                 }
             }
@@ -249,34 +250,31 @@ pub fn bias_sigmoid_sample_groups(
     )
 }
 
-/// `sample[r, j] = 1 if u_j < sigm(beta * pre[r, j]) else 0` over `width`
-/// columns, drawing by 8-unit groups as [`bias_sigmoid_sample_groups`]
-/// (annealing: the states at inverse temperature beta).
+/// `mean = sigm(beta * pre)` (pre unchanged), then `sample` drawn from it by
+/// 8-unit groups as [`draw_groups`]: annealing's states at inverse temperature beta.
+#[allow(clippy::too_many_arguments)]
 pub fn sigmoid_sample_groups(
     pre: &[f32],
     ld: usize,
     width: usize,
     beta: f32,
+    mean: &mut [f32],
     sample: &mut [f32],
     streams: &mut [Stream],
     rows: usize,
 ) {
-    assert_eq!(streams.len(), width.div_ceil(8), "one stream per 8-unit group");
     crate::raw::dispatch(
         #[inline(always)]
         || {
-            for (k, st) in streams.iter_mut().enumerate() {
-                let (j0, w) = (8 * k, 8.min(width - 8 * k));
-                for r in 0..rows {
-                    let u = uniform8(st);
-                    let at = r * ld + j0;
-                    for l in 0..w {
-                        sample[at + l] = if u[l] < sigmoid(beta * pre[at + l]) { 1.0 } else { 0.0 };
-                    }
+            for r in 0..rows {
+                let (p, m) = (&pre[r * ld..r * ld + width], &mut mean[r * ld..r * ld + width]);
+                for j in 0..width {
+                    m[j] = sigmoid(beta * p[j]);
                 }
             }
         },
-    )
+    );
+    draw_groups(mean, ld, width, sample, streams, rows);
 }
 
 /// Per row r and 8-unit group k of `width` columns, the sum over the group of
@@ -296,11 +294,19 @@ fn group_sums(
         for k in 0..groups {
             let (j0, w) = (8 * k, 8.min(width - 8 * k));
             let mut t = [0f32; 8];
-            for l in 0..w {
-                t[l] = f(pre[r * ld + j0 + l], j0 + l, r);
+            if w == 8 {
+                let p: &[f32; 8] = pre[r * ld + j0..r * ld + j0 + 8].try_into().unwrap();
+                for l in 0..8 {
+                    t[l] = f(p[l], j0 + l, r);
+                }
+            } else {
+                for l in 0..w {
+                    t[l] = f(pre[r * ld + j0 + l], j0 + l, r);
+                }
             }
-            // summed in lane order (a tree would differ in the last bits)
-            out[r * groups + k] = t[..w].iter().sum();
+            // summed in lane order (a tree would differ in the last bits); the
+            // lanes past a narrow group's width hold 0 and add nothing
+            out[r * groups + k] = t.iter().sum();
         }
     }
 }
