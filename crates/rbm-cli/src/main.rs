@@ -511,6 +511,12 @@ fn run_train(a: TrainArgs) -> Result<()> {
                 .with_context(|| format!("{}: stored configuration", path.display()))?;
             prepare_out(dir)?;
             say!("resuming {} at epoch {}, minibatch {}", dir.display(), ck.trainer.epoch(), ck.trainer.batch_index());
+            if ck.trainer.streams_rederived() {
+                eprintln!(
+                    "note: {} was written by rbm 0.1; the run continues with fresh random streams (deterministic, but not the draws rbm 0.1 would have made)",
+                    path.display()
+                );
+            }
             (ck.trainer, extra, dir.clone())
         }
         None => {

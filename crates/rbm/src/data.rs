@@ -118,7 +118,7 @@ pub struct RowMatrix<'a> {
 impl<'a> RowMatrix<'a> {
     /// Checks that `values` holds whole rows of `n_cols` finite values.
     pub fn new(values: &'a [f32], n_cols: usize) -> Result<Self> {
-        if n_cols == 0 || values.is_empty() || values.len() % n_cols != 0 {
+        if n_cols == 0 || values.is_empty() || !values.len().is_multiple_of(n_cols) {
             return Err(RbmError::Shape(format!("{} values do not make whole rows of {n_cols} columns", values.len())));
         }
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {

@@ -734,3 +734,42 @@ pub fn update_flops(nv: usize, nh: usize, batch: usize, k: usize, monitor_produc
     let per = (batch * nv * nh) as f64;
     (2.0 + if monitor_product { 2.0 } else { 0.0 } + 4.0 * k as f64 + 4.0) * per
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic]
+    fn a_panic_in_one_thread_poisons_the_barrier_instead_of_hanging_the_others() {
+        run_team(2, |ctx| {
+            if ctx.tid == 1 {
+                panic!("deliberate");
+            }
+            ctx.sync();
+            ctx.sync();
+        });
+    }
+
+    #[test]
+    fn parts_cover_each_layer_in_whole_groups_and_slabs_cover_the_parts() {
+        for n in [1, 5, 8, 500, 784] {
+            for parts in [1, 2, 5, 16, 100] {
+                let ranges: Vec<_> = (0..parts).map(|p| unit_split(n, parts, p)).collect();
+                assert_eq!(ranges[0].start, 0);
+                assert_eq!(ranges[parts - 1].end, n);
+                for w in ranges.windows(2) {
+                    assert_eq!(w[0].end, w[1].start, "{n} units, {parts} parts: contiguous");
+                }
+                assert!(ranges.iter().all(|r| r.start % 8 == 0), "{n} units, {parts} parts: whole groups");
+            }
+        }
+        let rbm = Rbm::init(30, 20, 1).unwrap();
+        for threads in [1, 2, 3, 8] {
+            let e = Engine::new(&rbm, 4, 1, 0, 5, threads);
+            assert_eq!(e.slabs.len(), threads.min(5));
+            assert_eq!((e.slabs[0].cols.start, e.slabs.last().unwrap().cols.end), (0, 20));
+            assert_eq!((e.slabs[0].vcols.start, e.slabs.last().unwrap().vcols.end), (0, 30));
+        }
+    }
+}

@@ -98,7 +98,7 @@ pub fn fit(
         if trainer.run(data, n, opts.n_threads)?.is_some() {
             since_checkpoint = 0;
             if let Some(v) = &opts.validation {
-                if trainer.epoch() % v.every.max(1) == 0 {
+                if trainer.epoch().is_multiple_of(v.every.max(1)) {
                     let rbm = trainer.rbm();
                     let (ll, name) = quick_log_likelihood(&rbm, v.rows, v.base_vbias, v.seed, opts.n_threads);
                     trainer.record_log_likelihood(ll, name);

@@ -33,6 +33,8 @@
 //! ```
 
 #![deny(unsafe_code)]
+// Index loops that mirror a formula's subscripts (E = -Σ_i b_i v_i - ...) read better than iterator chains.
+#![allow(clippy::needless_range_loop)]
 
 pub mod data;
 pub mod engine;

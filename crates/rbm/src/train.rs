@@ -177,6 +177,8 @@ pub struct Trainer {
     /// training seconds of the current epoch so far
     pub(crate) epoch_seconds: f64,
     history: Vec<EpochRecord>,
+    /// restored from a state of rbm 0.1, whose streams could not be kept
+    streams_rederived: bool,
 }
 
 impl Trainer {
@@ -199,6 +201,7 @@ impl Trainer {
             epoch_costs: Vec::new(),
             epoch_seconds: 0.0,
             history: Vec::new(),
+            streams_rederived: false,
             config,
             engine,
         })
@@ -487,6 +490,9 @@ pub struct TrainerState {
     pub hidden_streams: Vec<crate::rng::Stream>,
     #[serde(default)]
     pub visible_streams: Vec<crate::rng::Stream>,
+    /// rbm 0.1's streams, one (hidden, visible) pair per part: read, not used
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<serde_json::Value>,
     /// training seconds of the current epoch so far
     #[serde(default)]
     pub epoch_seconds: f64,
@@ -504,12 +510,19 @@ impl Trainer {
             history: self.history.clone(),
             hidden_streams: streams.0,
             visible_streams: streams.1,
+            streams: Vec::new(),
             epoch_seconds: self.epoch_seconds,
         };
         (state, self.engine.chain_hidden())
     }
 
     /// A trainer continuing exactly where [`Trainer::state`] left off.
+    ///
+    /// A state of rbm 0.1 holds one pair of streams per part instead of one
+    /// stream per 8-unit group: the run continues from its parameters, chain
+    /// and position with fresh group streams derived from the seed and the
+    /// position (deterministic, but not the draws rbm 0.1 would have made);
+    /// [`Trainer::streams_rederived`] then says so.
     pub fn restore(rbm: &Rbm, config: CheckedConfig, state: TrainerState, chain: &[f32]) -> Result<Self> {
         let mut t = Trainer::new(rbm, config)?;
         let nb = t.config.batches_per_epoch();
@@ -522,10 +535,13 @@ impl Trainer {
         {
             return Err(RbmError::Shape("the checkpoint's state does not fit its configuration".into()));
         }
-        if !t.engine.set_streams(&state.hidden_streams, &state.visible_streams) {
-            return Err(RbmError::Shape(
-                "the checkpoint's random streams are not one per 8-unit group (a checkpoint of rbm 0.1 cannot be resumed exactly; its model file still loads)".into(),
-            ));
+        if state.hidden_streams.is_empty() && state.visible_streams.is_empty() && !state.streams.is_empty() {
+            let position = (state.epoch as u64) << 32 | state.batch_index as u64;
+            let seed = t.config.seed ^ crate::rng::splitmix64(&mut position.clone());
+            t.engine = Engine::new(rbm, t.config.batch_size, seed, TRAIN_STREAMS, t.config.n_parts, 1);
+            t.streams_rederived = true;
+        } else if !t.engine.set_streams(&state.hidden_streams, &state.visible_streams) {
+            return Err(RbmError::Shape("the checkpoint's random streams are not one per 8-unit group".into()));
         }
         t.engine.set_chain_hidden(chain);
         t.epoch = state.epoch;
@@ -535,6 +551,13 @@ impl Trainer {
         t.epoch_seconds = state.epoch_seconds;
         t.history = state.history;
         Ok(t)
+    }
+
+    /// Whether [`Trainer::restore`] had to derive fresh random streams (a
+    /// state of rbm 0.1): the continuation is deterministic, but not the one
+    /// rbm 0.1 would have drawn.
+    pub fn streams_rederived(&self) -> bool {
+        self.streams_rederived
     }
 
     /// Changes the number of epochs the run goes to (to extend a finished

@@ -1,5 +1,6 @@
 //! The RBM's mathematics against exact answers on tiny models, found by
 //! enumerating every state.
+#![allow(clippy::needless_range_loop)] // subscripts as in the formulas
 
 mod common;
 use common::*;

@@ -71,6 +71,54 @@ fn resuming_from_a_checkpoint_mid_epoch_is_bit_identical() {
     }
 }
 
+#[test]
+fn a_checkpoint_of_rbm_0_1_resumes_deterministically_with_fresh_streams() {
+    // rbm 0.1 wrote no n_parts in the configuration and one pair of random
+    // streams per part; rewrite a checkpoint of ours that way.
+    let cfg = checked(&train_config(Method::Pcd, 1, 0.1, 4, 1, 6, 8, 60));
+    let mut t = Trainer::new(&rbm::Rbm::new(9, 6, &mut Stream::new(8, 0)).unwrap(), cfg).unwrap();
+    t.run(&patterns_data(), 3, 1).unwrap();
+    let d = tmpdir("old-checkpoint");
+    let p = d.join("ck.safetensors");
+    save_checkpoint(&p, &mut t, "{}").unwrap();
+    let (model, mut meta) = rbm::modelfile::load_model(&p).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&meta["config"]).unwrap();
+    config.as_object_mut().unwrap().remove("n_parts");
+    let mut state: serde_json::Value = serde_json::from_str(&meta["state"]).unwrap();
+    let state_obj = state.as_object_mut().unwrap();
+    let pair = serde_json::json!([state_obj["hidden_streams"][0], state_obj["visible_streams"][0]]);
+    state_obj.remove("hidden_streams");
+    state_obj.remove("visible_streams");
+    state_obj.insert("streams".into(), serde_json::json!([pair.clone(), pair]));
+    meta.insert("config".into(), config.to_string());
+    meta.insert("state".into(), state.to_string());
+    let (rbm, chain) = (t.rbm(), t.state().1);
+    let bytes = rbm::modelfile::safetensors_bytes(
+        &[
+            ("W", vec![9, 6], &rbm.w),
+            ("hbias", vec![6], &rbm.hbias),
+            ("vbias", vec![9], &rbm.vbias),
+            ("chain", vec![4, 6], &chain),
+        ],
+        meta,
+    );
+    let old = d.join("old.safetensors");
+    std::fs::write(&old, bytes).unwrap();
+    // its parameters load as a model file
+    assert_eq!(rbm::modelfile::load_model(&old).unwrap().0, model);
+    // and the run resumes, with 2 parts (0.1's), at its position, deterministically
+    let resume = || {
+        let mut t = load_checkpoint(&old).unwrap().trainer;
+        assert!(t.streams_rederived());
+        assert_eq!((t.config().n_parts, t.epoch(), t.batch_index()), (2, 0, 3));
+        t.run(&patterns_data(), 20, 2).unwrap();
+        t.rbm()
+    };
+    assert_eq!(resume(), resume());
+    // a checkpoint of ours restores its streams as they were
+    assert!(!load_checkpoint(&p).unwrap().trainer.streams_rederived());
+}
+
 /// Mutations of a valid input: bit flips, byte overwrites, truncations,
 /// insertions, and edits of the first 32 bytes (the headers), from a seeded stream.
 fn mutate(good: &[u8], rng: &mut Stream) -> Vec<u8> {

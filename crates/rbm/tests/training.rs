@@ -1,5 +1,7 @@
 //! CD-k and PCD-k updates against exact answers on tiny models.
 
+#![allow(clippy::needless_range_loop)] // subscripts as in the formulas
+
 mod common;
 use common::*;
 use rbm::math::softplus_ref;
@@ -66,7 +68,7 @@ fn cd_with_large_k_approaches_the_exact_log_likelihood_gradient() {
     // 24,000 values in [0, 1], standard error <= 0.5 / sqrt(24000) = 0.0032;
     // we allow 0.02 (over 6 standard errors) plus CD-50's own bias, tiny here.
     let rbm = random_rbm(6, 4, 0.5, 12);
-    let rows: Vec<Vec<f32>> = patterns().into_iter().flat_map(|p| std::iter::repeat(p).take(4000)).collect();
+    let rows: Vec<Vec<f32>> = patterns().into_iter().flat_map(|p| std::iter::repeat_n(p, 4000)).collect();
     let data = images_of(&rows);
     let mut t = Trainer::new(&rbm, config(Method::Cd, 50, 1.0, rows.len(), 1, 4, rows.len())).unwrap();
     t.run(&data, 1, 2).unwrap();
@@ -102,7 +104,7 @@ fn training_raises_the_exact_log_likelihood() {
 fn pseudo_likelihood_cost_equals_its_definition() {
     // cost = mean_rows n_visible · log sigm(F(x flipped at bit i) - F(x)), x = round(v),
     // with the parameters before the update; i is 0 for the first update, 1 for the next.
-    let rows = vec![
+    let rows = [
         vec![0.9, 0.1, 0.6, 0.0, 1.0, 0.3],
         vec![0.2, 0.8, 0.4, 1.0, 0.0, 0.7],
         vec![1.0; 6],

@@ -1,4 +1,5 @@
 //! Brute-force references for tiny RBMs: every state enumerated, in f64.
+#![allow(clippy::needless_range_loop)] // subscripts as in the formulas
 #![allow(dead_code)]
 
 use rbm::data::Images;
