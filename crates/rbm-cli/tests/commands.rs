@@ -145,40 +145,32 @@ fn checkpoint_every_writes_mid_epoch_checkpoints_without_changing_the_run() {
 #[test]
 fn sample_draws_the_samples_picture_from_a_saved_model() {
     let model = small_run().join("model.safetensors");
-    let d = tmpdir("sample");
-    let printed = run_ok(&[
-        "sample",
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        d.to_str().unwrap(),
-        "--chains",
-        "5",
-        "--samples",
-        "3",
-        "--plot-every",
-        "10",
-    ]);
-    assert!(printed.contains("samples.png"), "{printed}");
-    let g = rbm::images::read_png(&d.join("samples.png")).unwrap();
+    let sample = |name: &str| {
+        let d = tmpdir(name);
+        let m = model.to_str().unwrap();
+        let args = [
+            "sample",
+            "--model",
+            m,
+            "--out",
+            d.to_str().unwrap(),
+            "--chains",
+            "5",
+            "--samples",
+            "3",
+            "--plot-every",
+            "10",
+        ];
+        let printed = run_ok(&args);
+        assert!(printed.contains("samples.png"), "{printed}");
+        d.join("samples.png")
+    };
+    let first = sample("sample");
+    let g = rbm::images::read_png(&first).unwrap();
     assert_eq!((g.width, g.height), (29 * 5 - 1, 29 * 3 + 1));
     assert!(g.pixels.iter().any(|&p| p > 0), "an empty picture");
     // the same seed draws the same picture
-    let again = tmpdir("sample-again");
-    run_ok(&[
-        "sample",
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        again.to_str().unwrap(),
-        "--chains",
-        "5",
-        "--samples",
-        "3",
-        "--plot-every",
-        "10",
-    ]);
-    assert_eq!(std::fs::read(d.join("samples.png")).unwrap(), std::fs::read(again.join("samples.png")).unwrap());
+    assert_eq!(std::fs::read(first).unwrap(), std::fs::read(sample("sample-again")).unwrap());
 }
 
 #[test]

@@ -489,6 +489,33 @@ fn scatter_cols(dst: &mut [f32], src: &[f32], width: usize, cols: &Range<usize>)
 
 /// The phases, as one thread of a team runs them on its slab.
 impl Engine {
+    /// Compacts the chains' states of one layer, held slab by slab (`layer(s)`:
+    /// the slab's `[batch, |units|]` buffer and its units), into `nz`, row by
+    /// row in unit order; when they are too dense for the sparse product, also
+    /// gathers them whole into `dense` `[batch, width]`.
+    fn compact_layer(
+        &self,
+        nz: &mut NzRows,
+        dense: &mut [f32],
+        layer: impl for<'a> Fn(&'a Slab) -> (&'a RwLock<Vec<f32>>, &'a Range<usize>),
+    ) {
+        let width = dense.len() / self.batch.max(1);
+        let bufs = read_each(&self.slabs, |s| layer(s).0);
+        nz.clear(width);
+        for r in 0..self.batch {
+            for (s, buf) in self.slabs.iter().zip(bufs.iter().flatten()) {
+                let units = layer(s).1;
+                nz.push(&buf[r * units.len()..(r + 1) * units.len()], units.start);
+            }
+            nz.end_row();
+        }
+        if !nz.is_sparse() {
+            for (s, buf) in self.slabs.iter().zip(bufs.iter().flatten()) {
+                gather_cols(dense, buf, width, layer(s).1);
+            }
+        }
+    }
+
     /// Compacts the rows that a propup reads into `own.nz`; when they are too
     /// dense for the sparse product, also copies them whole into `own.xbuf`'s
     /// first half (the data's rows are read in place instead).
@@ -503,22 +530,7 @@ impl Engine {
                     own.xbuf[..b * nv].copy_from_slice(x);
                 }
             }
-            Rows::Chain => {
-                let vs = read_each(&self.slabs, |s| &s.v);
-                own.nz.clear(nv);
-                for r in 0..b {
-                    for (s, v) in self.slabs.iter().zip(vs.iter().flatten()) {
-                        let mv = s.vcols.len();
-                        own.nz.push(&v[r * mv..(r + 1) * mv], s.vcols.start);
-                    }
-                    own.nz.end_row();
-                }
-                if !own.nz.is_sparse() {
-                    for (s, v) in self.slabs.iter().zip(vs.iter().flatten()) {
-                        gather_cols(&mut own.xbuf[..b * nv], v, nv, &s.vcols);
-                    }
-                }
-            }
+            Rows::Chain => self.compact_layer(&mut own.nz, &mut own.xbuf[..b * nv], |s| (&s.v, &s.vcols)),
         }
     }
 
@@ -561,23 +573,8 @@ impl Engine {
     ///
     /// Phase: reads every slab's h; writes this slab's v.
     pub(crate) fn visible(&self, slab: &Slab, own: &mut Own, beta: f32, base_vbias: Option<&[f32]>) {
-        let (b, nh, mv) = (self.batch, self.n_hidden, slab.vcols.len());
-        {
-            let hs = read_each(&self.slabs, |s| &s.h);
-            own.nz.clear(nh);
-            for r in 0..b {
-                for (s, h) in self.slabs.iter().zip(hs.iter().flatten()) {
-                    let m = s.cols.len();
-                    own.nz.push(&h[r * m..(r + 1) * m], s.cols.start);
-                }
-                own.nz.end_row();
-            }
-            if !own.nz.is_sparse() {
-                for (s, h) in self.slabs.iter().zip(hs.iter().flatten()) {
-                    gather_cols(&mut own.hbuf, h, nh, &s.cols);
-                }
-            }
-        }
+        let (b, mv) = (self.batch, slab.vcols.len());
+        self.compact_layer(&mut own.nz, &mut own.hbuf, |s| (&s.h, &s.cols));
         let Own { nz, hbuf, wt, ldwt, pre_v, .. } = own;
         xw_product(pre_v, mv, nz, hbuf, wt, *ldwt, mv, 1.0);
         let Own { vbias, vb_eff, pre_v, v_mean, vis_streams, .. } = own;
