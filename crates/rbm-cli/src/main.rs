@@ -271,8 +271,9 @@ struct TrainArgs {
     /// Worker threads (default: all cores); results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
-    /// Parts the units are split into: the unit of parallel work and of the
-    /// random streams (results depend on it, never on --threads).
+    /// Parts the units are split into: the grain of the parallel work, so
+    /// that up to this many threads have work (results depend neither on it
+    /// nor on --threads).
     #[arg(long, default_value_t = DEFAULT_PARTS)]
     parts: usize,
     /// Continue the interrupted run in DIR from its checkpoint, with the
