@@ -89,7 +89,8 @@ pub trait DataRows: Sync {
     /// Values per row (visible units).
     fn n_cols(&self) -> usize;
     /// Copies rows `start..start + out.len() / n_cols` into `out` `[rows, n_cols]`.
-    fn copy_rows(&self, start: usize, out: &mut [f32]);
+    /// Fails only when the rows live in a file that cannot be read.
+    fn copy_rows(&self, start: usize, out: &mut [f32]) -> Result<()>;
 }
 
 impl DataRows for Images {
@@ -99,12 +100,13 @@ impl DataRows for Images {
     fn n_cols(&self) -> usize {
         self.dim()
     }
-    fn copy_rows(&self, start: usize, out: &mut [f32]) {
+    fn copy_rows(&self, start: usize, out: &mut [f32]) -> Result<()> {
         let d = self.dim();
         let n = out.len();
         for (o, &p) in out.iter_mut().zip(&self.pixels[start * d..start * d + n]) {
             *o = PIXEL[p as usize];
         }
+        Ok(())
     }
 }
 
@@ -145,8 +147,9 @@ impl DataRows for RowMatrix<'_> {
     fn n_cols(&self) -> usize {
         self.n_cols
     }
-    fn copy_rows(&self, start: usize, out: &mut [f32]) {
+    fn copy_rows(&self, start: usize, out: &mut [f32]) -> Result<()> {
         out.copy_from_slice(&self.values[start * self.n_cols..start * self.n_cols + out.len()]);
+        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@
 //! Modules: [`model`] (the RBM and its conditionals), [`engine`] (the same
 //! split across threads), [`train`] (CD-k, PCD-k and their monitors),
 //! [`fit`] (the epoch loop), [`estimate`] (log-likelihoods), [`data`]
-//! (MNIST and in-memory rows), [`modelfile`] (safetensors files),
+//! (MNIST and in-memory rows), [`npy`] (.npy files), [`modelfile`] (safetensors files),
 //! [`images`] (filter and sample pictures), [`math`] and [`rng`] (kernels).
 //! Every `unsafe` block lives in one private module, `raw`.
 //!
@@ -36,6 +36,7 @@
 // Index loops that mirror a formula's subscripts (E = -Σ_i b_i v_i - ...) read better than iterator chains.
 #![allow(clippy::needless_range_loop)]
 
+pub mod csv;
 pub mod data;
 pub mod engine;
 pub mod error;
@@ -45,6 +46,7 @@ pub mod images;
 pub mod math;
 pub mod model;
 pub mod modelfile;
+pub mod npy;
 #[allow(unsafe_code)]
 mod raw;
 pub mod rng;

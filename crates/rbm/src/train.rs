@@ -278,13 +278,19 @@ impl Trainer {
         let t = std::time::Instant::now();
         self.engine.relayout(n_threads);
         let Trainer { engine, config, pl_diff, costs, .. } = &*self;
-        let step = Update { engine, config, pl_diff, costs, data };
+        let load_error = Mutex::new(None);
+        let step = Update { engine, config, pl_diff, costs, data, load_error: &load_error };
         engine.team(|ctx, slab, own| {
             for u in 0..n {
                 step.run(ctx, slab, own, start + u, (bit0 + u) % nv);
             }
         });
         self.epoch_seconds += t.elapsed().as_secs_f64();
+        if let Some(e) = load_error.into_inner().unwrap() {
+            // the data could not be read: the updates since ran on zeros, so
+            // the trainer's state is not to be trusted; the last checkpoint is
+            return Err(e);
+        }
         self.bit_i = (bit0 + n) % nv;
         let b = self.config.batch_size as f64;
         for u in 0..n {
@@ -329,6 +335,8 @@ struct Update<'a> {
     pl_diff: &'a [Mutex<Vec<f32>>],
     costs: &'a [Mutex<Vec<f64>>],
     data: &'a dyn DataRows,
+    /// the first failure to read the data
+    load_error: &'a Mutex<Option<RbmError>>,
 }
 
 impl Update<'_> {
@@ -342,7 +350,10 @@ impl Update<'_> {
         if ctx.tid == 0 {
             let mut batch = eng.data.write().unwrap();
             let batch = &mut *batch;
-            self.data.copy_rows(batch_index * b, &mut batch.x);
+            if let Err(e) = self.data.copy_rows(batch_index * b, &mut batch.x) {
+                batch.x.fill(0.0);
+                self.load_error.lock().unwrap().get_or_insert(e);
+            }
             for (xi, &x) in batch.xi.iter_mut().zip(&batch.x) {
                 *xi = if x >= 0.5 { 1.0 } else { 0.0 };
             }

@@ -1,5 +1,8 @@
 //! The MNIST reader: the real files, and loud refusals of bad ones.
 
+mod common;
+use common::tmpdir;
+
 use rbm::data::{load_mnist, parse_idx_images, read_idx_images, read_idx_labels, Binarize, Images};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,12 +11,6 @@ fn shipped() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
 }
 
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rbm-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn gz(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

@@ -10,12 +10,6 @@ use rbm::Stream;
 use std::collections::HashMap;
 use std::path::Path;
 
-fn tmpdir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("rbm-files-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 #[test]
 fn a_model_file_round_trips_with_its_metadata() {
@@ -192,4 +186,43 @@ fn fuzz_the_idx_and_model_readers_with_mutated_inputs() {
     }
     // some mutations (pixel bytes, weight bytes) leave a valid file: the fuzzer reached the data
     assert!(ok_i > 100 && ok_m > 100, "{ok_i} {ok_m}");
+}
+
+#[test]
+fn fuzz_the_npy_and_csv_readers_with_mutated_files() {
+    // 2,000 mutated .npy files and 2,000 CSV files (RBM_FUZZ_ITERS / 15 for
+    // longer runs; they go through the file system): each must be read or
+    // refused, never panic; what is read has whole rows of finite values.
+    let iters = std::env::var("RBM_FUZZ_ITERS").ok().and_then(|s| s.parse::<usize>().ok()).map_or(2000, |n| n / 15);
+    let d = tmpdir("fuzz-readers");
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }          \n";
+    npy.extend((header.len() as u16).to_le_bytes());
+    npy.extend(header.as_bytes());
+    npy.extend((0..12).flat_map(|i| (i as f32 / 16.0).to_le_bytes()));
+    let csv = b"a,b,c\n0.5,1,0\n0,0.25,1\n".to_vec();
+    let (p_npy, p_csv) = (d.join("f.npy"), d.join("f.csv"));
+    std::fs::write(&p_npy, &npy).unwrap();
+    std::fs::write(&p_csv, &csv).unwrap();
+    assert!(rbm::npy::NpyFile::open(&p_npy).is_ok() && rbm::csv::read_csv(&p_csv, None).is_ok());
+    let mut rng = Stream::new(98, 0);
+    let (mut ok_n, mut ok_c) = (0, 0);
+    for _ in 0..iters {
+        std::fs::write(&p_npy, mutate(&npy, &mut rng)).unwrap();
+        if let Ok(f) = rbm::npy::NpyFile::open(&p_npy) {
+            use rbm::DataRows;
+            let mut v = vec![0f32; f.n_rows() * f.n_cols()];
+            if f.check_values(false).is_ok() {
+                ok_n += 1;
+                f.copy_rows(0, &mut v).unwrap();
+                assert!(v.iter().all(|x| x.is_finite()));
+            }
+        }
+        std::fs::write(&p_csv, mutate(&csv, &mut rng)).unwrap();
+        if let Ok(t) = rbm::csv::read_csv(&p_csv, None) {
+            ok_c += 1;
+            assert!(t.n_cols > 0 && t.values.len() % t.n_cols == 0 && t.values.iter().all(|x| x.is_finite()));
+        }
+    }
+    assert!(ok_n > 20 && ok_c > 20, "{ok_n} {ok_c}");
 }

@@ -125,3 +125,11 @@ pub fn train_config(
 pub fn checked(config: &rbm::TrainConfig) -> rbm::CheckedConfig {
     config.check(config.train_size).expect("a valid configuration")
 }
+
+/// A fresh empty directory for a test's files.
+pub fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("rbm-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
