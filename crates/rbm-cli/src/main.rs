@@ -13,7 +13,7 @@ use rbm::fit::{fit, Control, FitOptions, FitOutcome, Observer, Validation};
 use rbm::images::{filters_image, samples_image};
 use rbm::modelfile::{load_checkpoint, load_model, save_checkpoint, save_model, write_atomic};
 use rbm::train::{Method, TrainConfig, Trainer};
-use rbm::{Rbm, RbmError, Stream};
+use rbm::{DataRows, Rbm, RbmError, Stream};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -261,9 +261,9 @@ struct TrainArgs {
     /// Seed of every random draw (initial weights, chains, sample offset).
     #[arg(long, default_value_t = 1234)]
     seed: u64,
-    /// Use only the first N of the 50,000 training images (quick runs).
-    #[arg(long, default_value_t = 50_000)]
-    train_size: usize,
+    /// Use only the first N training rows (quick runs); default: all (MNIST: its 50,000 training images).
+    #[arg(long)]
+    train_size: Option<usize>,
     #[command(flatten)]
     io: DataOut,
     #[command(flatten)]
@@ -291,8 +291,11 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct DataOut {
-    /// Directory with the four MNIST IDX files (.gz or plain).
-    #[arg(long, value_name = "DIR")]
+    /// The training data: a directory with the four MNIST IDX files (.gz or
+    /// plain; the default), or a .npy file (2-D, uint8 read as value / 255,
+    /// float32 or float64) or a .csv file (numbers, optional header) of rows
+    /// with values in [0, 1].
+    #[arg(long, value_name = "DIR|FILE")]
     data: Option<PathBuf>,
     /// Output directory for pictures, metrics and the model.
     #[arg(long, value_name = "DIR", default_value = "rbm_plots")]
@@ -301,15 +304,23 @@ struct DataOut {
 
 #[derive(Args, Clone, serde::Serialize, serde::Deserialize)]
 struct SamplingArgs {
-    /// Number of sampling chains (columns of samples.png).
-    #[arg(long, default_value_t = 20)]
-    chains: usize,
+    /// Number of sampling chains (columns of samples.png); default 20, or
+    /// the number of rows when the data has fewer.
+    #[arg(long)]
+    chains: Option<usize>,
     /// Number of plotted sample rows.
     #[arg(long, default_value_t = 10)]
     samples: usize,
     /// Gibbs steps between two plotted rows.
     #[arg(long, default_value_t = 1000)]
     plot_every: usize,
+}
+
+impl SamplingArgs {
+    /// The number of chains for data with `rows` rows to start them at.
+    fn n_chains(&self, rows: usize) -> usize {
+        self.chains.unwrap_or(20.min(rows))
+    }
 }
 
 #[derive(Args)]
@@ -352,6 +363,9 @@ const CHECKPOINT: &str = "checkpoint.safetensors";
 #[derive(serde::Serialize, serde::Deserialize)]
 struct RunExtra {
     sampling: SamplingArgs,
+    /// the --data file the run trains on (MNIST when none)
+    #[serde(default)]
+    data: Option<PathBuf>,
     /// --eval-every
     #[serde(default)]
     eval_every: Option<usize>,
@@ -392,8 +406,9 @@ fn prepare_out(out: &Path) -> Result<()> {
 }
 
 fn check_sampling(s: &SamplingArgs, n_test: usize) -> Result<()> {
-    if s.chains == 0 || s.chains > n_test {
-        bail!("--chains: must be in 1..={n_test} (the chains start at test images), got {}", s.chains);
+    let chains = s.n_chains(n_test);
+    if chains == 0 || chains > n_test {
+        bail!("--chains: must be in 1..={n_test} (the chains start at rows of the data: MNIST's test images), got {chains}");
     }
     if s.samples == 0 {
         bail!("--samples: must be at least 1");
@@ -415,16 +430,22 @@ fn progress_bar(len: u64, msg: String) -> ProgressBar {
     pb
 }
 
-/// Draws samples.png as the tutorial: `chains` chains from consecutive test
-/// images at a random offset, `samples` rows, `plot_every` steps before each.
-fn draw_samples(rbm: &Rbm, data: &Mnist, s: &SamplingArgs, seed: u64, n_threads: usize, out: &Path) -> Result<f64> {
-    let n_test = data.test.n;
-    let offset = Stream::new(seed, 1).below((n_test - s.chains + 1) as u64) as usize;
-    let init = data.test.slice(offset..offset + s.chains).to_f32();
+/// Draws samples.png as the tutorial: `chains` chains from `init`
+/// (`[chains, n_visible]`, images of `side` x `side`), `samples` rows,
+/// `plot_every` steps before each.
+fn draw_samples(
+    rbm: &Rbm,
+    init: &[f32],
+    side: usize,
+    s: &SamplingArgs,
+    seed: u64,
+    n_threads: usize,
+    out: &Path,
+) -> Result<f64> {
     let t = Instant::now();
     let rows = sample_rows(rbm, &init, s.samples, s.plot_every, seed, n_threads, |r| say!(" ... plotting sample  {r}"));
     let secs = t.elapsed().as_secs_f64();
-    samples_image(&rows, s.chains, 28).save_png(&out.join("samples.png"))?;
+    samples_image(&rows, init.len() / rbm.n_visible, side).save_png(&out.join("samples.png"))?;
     Ok(secs)
 }
 
@@ -443,6 +464,8 @@ struct TrainView<'a> {
     extra: &'a RunExtra,
     stop: Arc<AtomicBool>,
     bar: Option<(usize, ProgressBar)>,
+    /// the side of the square images the rows are, when they are (pictures)
+    side: Option<usize>,
 }
 
 impl TrainView<'_> {
@@ -478,8 +501,11 @@ impl Observer for TrainView<'_> {
         if let (Some(ll), Some(name)) = (r.log_likelihood, &r.ll_estimator) {
             say!("  validation log-likelihood {ll:.4} nats per image ({name})");
         }
-        filters_image(&trainer.rbm(), 28).save_png(&self.out.join(format!("filters_at_epoch_{}.png", r.epoch)))?;
-        write_report(self.out, trainer.config(), trainer.history(), false)
+        if let Some(side) = self.side {
+            filters_image(&trainer.rbm(), side)
+                .save_png(&self.out.join(format!("filters_at_epoch_{}.png", r.epoch)))?;
+        }
+        write_report(self.out, trainer.config(), trainer.history(), false, self.side.is_some())
     }
 
     fn checkpoint(&mut self, trainer: &mut Trainer) -> rbm::Result<()> {
@@ -496,6 +522,14 @@ fn run_train(a: TrainArgs) -> Result<()> {
     if a.eval_every == Some(0) {
         bail!("--eval-every: must be at least 1");
     }
+    let stored = match &a.resume {
+        Some(dir) => {
+            load_checkpoint(&dir.join(CHECKPOINT)).ok().and_then(|ck| serde_json::from_str::<RunExtra>(&ck.extra).ok())
+        }
+        None => None,
+    };
+    let data = open_train_data(a.io.data.as_ref().or(stored.as_ref().and_then(|e| e.data.as_ref())))?;
+    let (n_rows, n_visible) = (data.rows().n_rows(), data.rows().n_cols());
     let (mut trainer, extra, out) = match &a.resume {
         Some(dir) => {
             let path = dir.join(CHECKPOINT);
@@ -507,7 +541,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
                 .with_context(|| format!("{}: metadata `extra` is unreadable", path.display()))?;
             ck.trainer
                 .config()
-                .check(50_000)
+                .check(n_rows)
                 .map_err(flagged)
                 .with_context(|| format!("{}: stored configuration", path.display()))?;
             prepare_out(dir)?;
@@ -524,29 +558,39 @@ fn run_train(a: TrainArgs) -> Result<()> {
             let mut cfg = TrainConfig::default();
             cfg.method = a.method.into();
             (cfg.k, cfg.lr, cfg.batch_size, cfg.epochs) = (a.k, a.lr, a.batch_size, a.epochs);
-            (cfg.n_hidden, cfg.seed, cfg.train_size, cfg.n_parts) = (a.hidden, a.seed, a.train_size, a.parts);
-            let checked = cfg.check(50_000).map_err(flagged)?;
-            check_sampling(&a.sampling, 10_000)?;
+            (cfg.n_hidden, cfg.seed, cfg.n_parts) = (a.hidden, a.seed, a.parts);
+            cfg.train_size = a.train_size.unwrap_or(n_rows);
+            if a.eval_every.is_some() && data.file().is_some() {
+                bail!("--eval-every: needs validation images, which only MNIST brings for now");
+            }
+            let checked = cfg.check(n_rows).map_err(flagged)?;
+            check_sampling(&a.sampling, data.sample_rows())?;
             let out = a.io.out.clone();
             prepare_out(&out)?;
             refuse_other_run(&out, &cfg)?;
-            let rbm = Rbm::init(784, cfg.n_hidden, cfg.seed)?;
-            let extra = RunExtra { sampling: a.sampling.clone(), eval_every: a.eval_every };
+            let rbm = Rbm::init(n_visible, cfg.n_hidden, cfg.seed)?;
+            let extra = RunExtra {
+                sampling: a.sampling.clone(),
+                data: data.file().map(Path::to_path_buf),
+                eval_every: a.eval_every,
+            };
             (Trainer::new(&rbm, checked)?, extra, out)
         }
     };
-    let data = load_data(&a.io.data)?;
-    check_sampling(&extra.sampling, data.test.n)?;
+    check_sampling(&extra.sampling, data.sample_rows())?;
     let cfg = trainer.config().clone();
-    let train = data.train.slice(0..cfg.train_size);
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
     }
     // the validation images, stochastically binarised with the run's seed
-    let valid = extra.eval_every.map(|_| data.valid.binarize(Binarize::Stochastic, cfg.seed).to_f32());
-    let base_vbias = base_rate_vbias(&data.train);
+    let mnist = match &data {
+        TrainData::Mnist { mnist, .. } => Some(mnist),
+        TrainData::File { .. } => None,
+    };
+    let valid = extra.eval_every.and(mnist).map(|m| m.valid.binarize(Binarize::Stochastic, cfg.seed).to_f32());
+    let base_vbias = mnist.map(|m| base_rate_vbias(&m.train)).unwrap_or_default();
     let mut opts = FitOptions::new(n_threads);
     opts.checkpoint_every = a.checkpoint_every;
     opts.validation = valid.as_ref().map(|rows| Validation {
@@ -555,8 +599,9 @@ fn run_train(a: TrainArgs) -> Result<()> {
         every: extra.eval_every.unwrap_or(1),
         seed: cfg.seed,
     });
-    let mut view = TrainView { out: &out, extra: &extra, stop, bar: None };
-    let outcome = fit(&mut trainer, &train, &opts, &mut view).map_err(|e| {
+    let side = data.image_side();
+    let mut view = TrainView { out: &out, extra: &extra, stop, bar: None, side };
+    let outcome = fit(&mut trainer, data.rows(), &opts, &mut view).map_err(|e| {
         let kept = out.join(CHECKPOINT);
         let e = flagged(e);
         if kept.is_file() {
@@ -581,10 +626,95 @@ fn run_train(a: TrainArgs) -> Result<()> {
     say!("Training took {:.6} minutes", trainer.training_seconds() / 60.0);
     let rbm = trainer.rbm();
     save_model(&out.join("model.safetensors"), &rbm, config_metadata(&cfg, trainer.epoch()))?;
-    let secs = draw_samples(&rbm, &data, &extra.sampling, cfg.seed, n_threads, &out)?;
-    write_report(&out, &cfg, trainer.history(), true)?;
-    say!("Sampling took {secs:.2} seconds; wrote {} (open index.html)", out.display());
+    match side {
+        Some(side) => {
+            let init = data.sample_start(extra.sampling.n_chains(data.sample_rows()), cfg.seed)?;
+            let secs = draw_samples(&rbm, &init, side, &extra.sampling, cfg.seed, n_threads, &out)?;
+            write_report(&out, &cfg, trainer.history(), true, true)?;
+            say!("Sampling took {secs:.2} seconds; wrote {} (open index.html)", out.display());
+        }
+        None => {
+            write_report(&out, &cfg, trainer.history(), false, false)?;
+            say!("{n_visible} visible units are no square image: no filters or samples pictures; wrote {} (open index.html)", out.display());
+        }
+    }
     Ok(())
+}
+
+/// What `rbm train` learns from: MNIST's tutorial split, or a file's rows.
+enum TrainData {
+    Mnist { mnist: Mnist, train: rbm::data::Images },
+    File { path: PathBuf, rows: Box<dyn DataRows> },
+}
+
+/// --data: a .npy or .csv file (whose values must lie in [0, 1], checked
+/// here, before anything is written), else an MNIST directory.
+fn open_train_data(flag: Option<&PathBuf>) -> Result<TrainData> {
+    let ext = flag.and_then(|p| p.extension()).map(|e| e.to_string_lossy().to_lowercase());
+    match (flag, ext.as_deref()) {
+        (Some(path), Some("npy")) => {
+            say!("... loading data");
+            let f = rbm::npy::NpyFile::open(path)?;
+            f.check_values(true)?;
+            Ok(TrainData::File { path: path.clone(), rows: Box::new(f) })
+        }
+        (Some(path), Some("csv")) => {
+            say!("... loading data");
+            let t = rbm::csv::read_csv(path, None)?;
+            t.check_unit_interval()?;
+            Ok(TrainData::File { path: path.clone(), rows: Box::new(t) })
+        }
+        _ => {
+            let mnist = load_data(&flag.cloned())?;
+            let train = mnist.train.clone();
+            Ok(TrainData::Mnist { mnist, train })
+        }
+    }
+}
+
+impl TrainData {
+    fn rows(&self) -> &dyn DataRows {
+        match self {
+            TrainData::Mnist { train, .. } => train,
+            TrainData::File { rows, .. } => rows.as_ref(),
+        }
+    }
+
+    fn file(&self) -> Option<&Path> {
+        match self {
+            TrainData::Mnist { .. } => None,
+            TrainData::File { path, .. } => Some(path),
+        }
+    }
+
+    /// The rows sampling chains may start at: MNIST's test images, or the file's rows.
+    fn sample_rows(&self) -> usize {
+        match self {
+            TrainData::Mnist { mnist, .. } => mnist.test.n,
+            TrainData::File { rows, .. } => rows.n_rows(),
+        }
+    }
+
+    /// The side of the square images the rows are, if they are.
+    fn image_side(&self) -> Option<usize> {
+        let n = self.rows().n_cols();
+        let side = (n as f64).sqrt().round() as usize;
+        (side * side == n).then_some(side)
+    }
+
+    /// `chains` consecutive rows at a random offset, `[chains, n_visible]`:
+    /// where the sampling chains start, as the tutorial (MNIST's test images).
+    fn sample_start(&self, chains: usize, seed: u64) -> Result<Vec<f32>> {
+        let offset = Stream::new(seed, 1).below((self.sample_rows() - chains + 1) as u64) as usize;
+        match self {
+            TrainData::Mnist { mnist, .. } => Ok(mnist.test.slice(offset..offset + chains).to_f32()),
+            TrainData::File { rows, .. } => {
+                let mut init = vec![0f32; chains * rows.n_cols()];
+                rows.copy_rows(offset, &mut init)?;
+                Ok(init)
+            }
+        }
+    }
 }
 
 /// metrics.csv, learning_curve.svg and index.html of a run.
@@ -593,6 +723,7 @@ fn write_report(
     cfg: &TrainConfig,
     history: &[rbm::train::EpochRecord],
     has_samples: bool,
+    has_filters: bool,
 ) -> rbm::Result<()> {
     let mut csv = String::from("epoch,cost,seconds,valid_log_likelihood,ll_estimator\n");
     for r in history {
@@ -612,7 +743,10 @@ fn write_report(
         json.iter().map(|(k, v)| (k.clone(), v.to_string().trim_matches('"').to_string())).collect();
     let title =
         format!("RBM run: {} hidden units, {}-{}", cfg.n_hidden, format!("{:?}", cfg.method).to_uppercase(), cfg.k);
-    write_atomic(&out.join("index.html"), report::index_html(&title, &config, history, has_samples).as_bytes())
+    write_atomic(
+        &out.join("index.html"),
+        report::index_html(&title, &config, history, has_samples, has_filters).as_bytes(),
+    )
 }
 
 /// A fresh run must not overwrite the checkpoint of a different run.
@@ -636,12 +770,27 @@ fn refuse_other_run(out: &Path, cfg: &TrainConfig) -> Result<()> {
 }
 
 fn run_sample(a: SampleArgs) -> Result<()> {
-    let rbm = load_mnist_model(&a.model)?;
+    let (rbm, _) = load_model(&a.model)?;
     let n_threads = threads(a.threads)?;
-    let data = load_data(&a.io.data)?;
-    check_sampling(&a.sampling, data.test.n)?;
+    let data = open_train_data(a.io.data.as_ref())?;
+    let n_cols = data.rows().n_cols();
+    if n_cols != rbm.n_visible {
+        bail!(
+            "{}: the model has {} visible units; the data's rows have {n_cols} values",
+            a.model.display(),
+            rbm.n_visible
+        );
+    }
+    let Some(side) = data.image_side() else {
+        bail!(
+            "{}: {n_cols} visible units are no square image, so there is no samples picture to draw",
+            a.model.display()
+        );
+    };
+    check_sampling(&a.sampling, data.sample_rows())?;
     prepare_out(&a.io.out)?;
-    let secs = draw_samples(&rbm, &data, &a.sampling, a.seed, n_threads, &a.io.out)?;
+    let init = data.sample_start(a.sampling.n_chains(data.sample_rows()), a.seed)?;
+    let secs = draw_samples(&rbm, &init, side, &a.sampling, a.seed, n_threads, &a.io.out)?;
     say!("Sampling took {secs:.2} seconds; wrote {}", a.io.out.join("samples.png").display());
     Ok(())
 }

@@ -45,7 +45,13 @@ pub fn learning_curve_svg(history: &[EpochRecord], cost_name: &str) -> String {
 
 /// A page that shows a run at a glance: its configuration, metrics, curves,
 /// last filters and samples (all files of the same directory).
-pub fn index_html(title: &str, config: &[(String, String)], history: &[EpochRecord], has_samples: bool) -> String {
+pub fn index_html(
+    title: &str,
+    config: &[(String, String)],
+    history: &[EpochRecord],
+    has_samples: bool,
+    has_filters: bool,
+) -> String {
     let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let mut h = format!("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{0}</title>\n<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}img{{image-rendering:pixelated;margin:4px}}</style></head><body>\n<h1>{0}</h1>\n<h2>Configuration</h2>\n<table>\n", esc(title));
     for (k, v) in config {
@@ -64,7 +70,7 @@ pub fn index_html(title: &str, config: &[(String, String)], history: &[EpochReco
         );
     }
     h += "</table>\n<h2>Learning curves</h2>\n<img src=\"learning_curve.svg\" alt=\"learning curves\">\n";
-    if let Some(last) = history.last() {
+    if let Some(last) = history.last().filter(|_| has_filters) {
         h += &format!(
             "<h2>Filters after epoch {0}</h2>\n<img src=\"filters_at_epoch_{0}.png\" alt=\"filters\" width=\"578\">\n",
             last.epoch
@@ -92,7 +98,7 @@ mod tests {
             .collect();
         let svg = learning_curve_svg(&hist, "pseudo-likelihood");
         assert!(svg.starts_with("<svg") && svg.contains("validation log-likelihood"));
-        let page = index_html("run <1>", &[("k".into(), "15".into())], &hist, true);
+        let page = index_html("run <1>", &[("k".into(), "15".into())], &hist, true, true);
         assert!(
             page.contains("run &lt;1&gt;")
                 && page.contains("-120.500")

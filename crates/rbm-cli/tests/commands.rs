@@ -3,6 +3,7 @@
 mod common;
 use common::*;
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 fn run_ok(args: &[&str]) -> String {
@@ -215,6 +216,102 @@ fn a_model_file_of_a_newer_format_is_refused() {
     fails(
         &["filters", "--model", path.to_str().unwrap(), "--out", d.join("f.png").to_str().unwrap()],
         &["newer.safetensors", "format version 99", "newer"],
+        &d,
+    );
+}
+
+/// MNIST's first `n` training images as a float32 .npy file (p / 255, as MNIST is read).
+fn mnist_npy(dir: &Path, n: usize) -> PathBuf {
+    let train = rbm::data::load_mnist(&shipped()).unwrap().train;
+    let p = dir.join("mnist.npy");
+    std::fs::write(&p, rbm::modelfile::npy_bytes(&train.slice(0..n).to_f32(), &[n, 784])).unwrap();
+    p
+}
+
+#[test]
+fn a_npy_of_mnist_trains_the_same_model_as_mnist_itself_and_resumes() {
+    let d = tmpdir("npy-train");
+    let npy = mnist_npy(&d, 400);
+    let from_mnist = d.join("mnist");
+    run_ok(&strs(&sized_args(&from_mnist, "pcd", 400, 3, 30, 2)));
+    let from_npy = d.join("npy");
+    let mut args = sized_args(&from_npy, "pcd", 400, 3, 30, 2);
+    args.extend(["--data".to_string(), npy.to_str().unwrap().to_string()]);
+    run_ok(&strs(&args));
+    let model = |dir: &Path| std::fs::read(dir.join("model.safetensors")).unwrap();
+    assert!(model(&from_mnist) == model(&from_npy), "the same rows gave different models");
+    assert!(from_npy.join("samples.png").exists() && from_npy.join("filters_at_epoch_2.png").exists());
+    // a run on the file, stopped after 2 epochs and resumed (the checkpoint
+    // remembers the file), ends where the 3-epoch run did
+    let part = d.join("part");
+    let mut args = sized_args(&part, "pcd", 400, 2, 30, 2);
+    args.extend(["--data".to_string(), npy.to_str().unwrap().to_string()]);
+    run_ok(&strs(&args));
+    let ck = rbm::modelfile::load_checkpoint(&part.join("checkpoint.safetensors")).unwrap();
+    let mut trainer = ck.trainer;
+    trainer.set_epochs(3).unwrap();
+    rbm::modelfile::save_checkpoint(&part.join("checkpoint.safetensors"), &mut trainer, &ck.extra).unwrap();
+    run_ok(&["train", "--resume", part.to_str().unwrap()]);
+    assert!(model(&part) == model(&from_npy), "the resumed run differs");
+}
+
+#[test]
+fn a_csv_of_non_image_rows_trains_without_pictures() {
+    let d = tmpdir("csv-train");
+    let rows: String = (0..60).map(|i| format!("{},{},{},{},{}\n", i % 2, (i / 2) % 2, 1, 0, i % 2)).collect();
+    let csv = d.join("five.csv");
+    std::fs::write(&csv, format!("a,b,c,d,e\n{rows}")).unwrap();
+    let out = d.join("run");
+    let printed = run_ok(&[
+        "train",
+        "--data",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--hidden",
+        "3",
+        "--batch-size",
+        "6",
+        "--epochs",
+        "2",
+        "-k",
+        "1",
+    ]);
+    assert!(printed.contains("no square image"), "{printed}");
+    let (rbm, meta) = rbm::modelfile::load_model(&out.join("model.safetensors")).unwrap();
+    assert_eq!((rbm.n_visible, rbm.n_hidden), (5, 3));
+    assert!(meta["config"].contains("\"train_size\":60"), "{}", meta["config"]);
+    assert!(!out.join("samples.png").exists() && !out.join("filters_at_epoch_1.png").exists());
+    assert!(!std::fs::read_to_string(out.join("index.html")).unwrap().contains("filters_at_epoch"));
+}
+
+#[test]
+fn data_files_with_bad_values_are_named_and_nothing_is_written() {
+    let d = watched_out("bad-values");
+    let o = d.to_str().unwrap();
+    let csv = d.join("big.csv");
+    std::fs::write(&csv, "a,b\n0.5,1\n0,1.5\n").unwrap();
+    fails(
+        &["train", "--data", csv.to_str().unwrap(), "--out", o],
+        &["big.csv", "line 3, column 2", "outside [0, 1]"],
+        &d,
+    );
+    let npy = d.join("nan.npy");
+    std::fs::write(&npy, rbm::modelfile::npy_bytes(&[0.5, f32::NAN, 0.0, 1.0], &[2, 2])).unwrap();
+    fails(&["train", "--data", npy.to_str().unwrap(), "--out", o], &["nan.npy", "row 0, column 1", "not a finite"], &d);
+    let three = d.join("three.npy");
+    std::fs::write(&three, rbm::modelfile::npy_bytes(&[0.5; 8], &[2, 2, 2])).unwrap();
+    fails(&["train", "--data", three.to_str().unwrap(), "--out", o], &["three.npy", "3-D"], &d);
+    fails(
+        &["train", "--data", d.join("missing.npy").to_str().unwrap(), "--out", o],
+        &["missing.npy", "No such file"],
+        &d,
+    );
+    let ok = d.join("ok.csv");
+    std::fs::write(&ok, "0,1\n1,0\n0,1\n1,0\n").unwrap();
+    fails(
+        &["train", "--data", ok.to_str().unwrap(), "--out", o, "--eval-every", "1", "--batch-size", "2"],
+        &["--eval-every", "only MNIST"],
         &d,
     );
 }

@@ -98,7 +98,15 @@ impl NpyFile {
                 dtype.size()
             )));
         }
-        Ok(NpyFile { path: path.to_path_buf(), n_rows, n_cols, dtype, fortran, offset, io: Mutex::new((file, Vec::new())) })
+        Ok(NpyFile {
+            path: path.to_path_buf(),
+            n_rows,
+            n_cols,
+            dtype,
+            fortran,
+            offset,
+            io: Mutex::new((file, Vec::new())),
+        })
     }
 
     /// The element type.
@@ -136,7 +144,8 @@ impl NpyFile {
 
 /// Fails at the first value of `values` (`[rows, n_cols]`, whose first row is
 /// row `first` of the file) that is not finite, or when `unit_interval`, not in
-/// [0, 1]; the message names the file, row and column.
+/// [0, 1]; the message names the file, row and column, numbered from 0 as
+/// NumPy indexes them (`x[row, column]`).
 pub fn check_rows(path: &Path, values: &[f32], n_cols: usize, first: usize, unit_interval: bool) -> Result<()> {
     let bad = values.iter().position(|&v| !v.is_finite() || (unit_interval && !(0.0..=1.0).contains(&v)));
     match bad {
@@ -144,10 +153,10 @@ pub fn check_rows(path: &Path, values: &[f32], n_cols: usize, first: usize, unit
         Some(i) => {
             let (r, c, v) = (first + i / n_cols, i % n_cols, values[i]);
             let msg = if !v.is_finite() {
-                format!("row {r}, column {c}: {v} is not a finite number")
+                format!("row {r}, column {c} (x[{r}, {c}]): {v} is not a finite number")
             } else {
                 format!(
-                    "row {r}, column {c}: {v} is outside [0, 1], as Bernoulli (binary) visible units need; scale the data into [0, 1], or use Gaussian visible units for real values"
+                    "row {r}, column {c} (x[{r}, {c}]): {v} is outside [0, 1], as Bernoulli (binary) visible units need; scale the data into [0, 1], or use Gaussian visible units for real values"
                 )
             };
             Err(RbmError::data(path, msg))
@@ -217,7 +226,8 @@ fn parse_header(h: &str) -> std::result::Result<(NpyDtype, bool, Vec<usize>), St
         rest.strip_prefix(':').map(str::trim_start).ok_or(format!("the header's '{key}' has no value: {h:?}"))
     };
     let descr = value("descr")?;
-    let descr = descr.strip_prefix('\'').and_then(|d| d.split('\'').next()).ok_or(format!("unreadable 'descr': {h:?}"))?;
+    let descr =
+        descr.strip_prefix('\'').and_then(|d| d.split('\'').next()).ok_or(format!("unreadable 'descr': {h:?}"))?;
     let dtype = match descr {
         "|u1" | "<u1" | "u1" => NpyDtype::U8,
         "<f4" | "=f4" => NpyDtype::F32,
@@ -233,7 +243,8 @@ fn parse_header(h: &str) -> std::result::Result<(NpyDtype, bool, Vec<usize>), St
         _ => return Err(format!("unreadable 'fortran_order': {h:?}")),
     };
     let shape = value("shape")?;
-    let inner = shape.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or(format!("unreadable 'shape': {h:?}"))?;
+    let inner =
+        shape.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or(format!("unreadable 'shape': {h:?}"))?;
     let dims = inner
         .split(',')
         .map(str::trim)

@@ -10,7 +10,6 @@ use rbm::Stream;
 use std::collections::HashMap;
 use std::path::Path;
 
-
 #[test]
 fn a_model_file_round_trips_with_its_metadata() {
     let rbm = random_rbm(7, 5, 2.0, 1);

@@ -93,7 +93,10 @@ fn npy_files_of_every_dtype_order_and_version_read_the_same_matrix() {
 fn npy_refused(name: &str, bytes: &[u8], unit_interval: bool, needles: &[&str]) {
     let d = tmpdir("npy-bad");
     let p = write(&d, name, bytes);
-    let err = NpyFile::open(&p).and_then(|f| f.check_values(unit_interval)).err().unwrap_or_else(|| panic!("{name} was read"));
+    let err = NpyFile::open(&p)
+        .and_then(|f| f.check_values(unit_interval))
+        .err()
+        .unwrap_or_else(|| panic!("{name} was read"));
     let msg = err.to_string();
     assert!(msg.contains(name), "{msg}");
     for n in needles {
@@ -107,20 +110,49 @@ fn bad_npy_files_are_refused_with_the_reason() {
     npy_refused("empty.npy", b"", false, &["empty file"]);
     npy_refused("text.npy", b"1,2,3\n4,5,6\n", false, &["not a .npy file"]);
     npy_refused("truncated.npy", &npy_bytes(1, "<f4", false, "(3, 4)", &good[..40]), false, &["truncated", "3 x 4"]);
-    npy_refused("oversized.npy", &npy_bytes(1, "<f4", false, "(3, 4)", &[good.clone(), vec![0; 4]].concat()), false, &["oversized"]);
+    npy_refused(
+        "oversized.npy",
+        &npy_bytes(1, "<f4", false, "(3, 4)", &[good.clone(), vec![0; 4]].concat()),
+        false,
+        &["oversized"],
+    );
     npy_refused("three-d.npy", &npy_bytes(1, "<f4", false, "(3, 2, 2)", &good), false, &["3-D", "2-D"]);
     npy_refused("zero-d.npy", &npy_bytes(1, "<f4", false, "()", &good[..4]), false, &["0-D"]);
     npy_refused("one-d.npy", &npy_bytes(1, "<f4", false, "(12,)", &good), false, &["1-D"]);
     npy_refused("int.npy", &npy_bytes(1, "<i4", false, "(3, 4)", &good), false, &["'<i4' is not supported", "float32"]);
     npy_refused("big.npy", &npy_bytes(1, ">f4", false, "(3, 4)", &good), false, &["big-endian"]);
-    npy_refused("version9.npy", &npy_bytes(1, "<f4", false, "(3, 4)", &good).iter().enumerate().map(|(i, &b)| if i == 6 { 9 } else { b }).collect::<Vec<_>>(), false, &["version 9"]);
+    npy_refused(
+        "version9.npy",
+        &npy_bytes(1, "<f4", false, "(3, 4)", &good)
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| if i == 6 { 9 } else { b })
+            .collect::<Vec<_>>(),
+        false,
+        &["version 9"],
+    );
     // values: NaN at row 2, column 1; 1.5 at row 1, column 3 for binary units
     let mut v = expected(NpyDtype::F32);
     v[2 * 4 + 1] = f32::NAN;
     let nan: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    npy_refused("nan.npy", &npy_bytes(1, "<f4", false, "(3, 4)", &nan), false, &["row 2, column 1", "NaN", "not a finite number"]);
-    let ranged: Vec<u8> = expected(NpyDtype::F32).iter().map(|x| x / 4.0).enumerate().flat_map(|(i, x)| (if i == 7 { 1.5 } else { x }).to_le_bytes()).collect();
-    npy_refused("range.npy", &npy_bytes(1, "<f4", false, "(3, 4)", &ranged), true, &["row 1, column 3", "outside [0, 1]", "Gaussian"]);
+    npy_refused(
+        "nan.npy",
+        &npy_bytes(1, "<f4", false, "(3, 4)", &nan),
+        false,
+        &["row 2, column 1", "NaN", "not a finite number"],
+    );
+    let ranged: Vec<u8> = expected(NpyDtype::F32)
+        .iter()
+        .map(|x| x / 4.0)
+        .enumerate()
+        .flat_map(|(i, x)| (if i == 7 { 1.5 } else { x }).to_le_bytes())
+        .collect();
+    npy_refused(
+        "range.npy",
+        &npy_bytes(1, "<f4", false, "(3, 4)", &ranged),
+        true,
+        &["row 1, column 3", "outside [0, 1]", "Gaussian"],
+    );
     // the same values are fine when real values are allowed
     let p = write(&tmpdir("npy-real"), "range.npy", &npy_bytes(1, "<f4", false, "(3, 4)", &ranged));
     NpyFile::open(&p).unwrap().check_values(false).unwrap();
@@ -210,4 +242,14 @@ fn bad_csv_files_are_refused_with_line_and_column() {
     csv_refused("nan.csv", b"1,2\n3,nan\n", &["line 2, column 2", "not a finite number"]);
     csv_refused("inf.csv", b"1,2\n1e300,4\n", &["line 2, column 1", "not a finite number"]);
     csv_refused("binary.csv", &[0xff, 0xfe, b'1', b'\n'], &["not UTF-8"]);
+}
+
+#[test]
+fn csv_values_outside_the_unit_interval_name_their_line_and_column() {
+    let p = write(&tmpdir("csv-range"), "range.csv", b"a,b\n\n0.5,1\n0,1.5\n");
+    let t = read_csv(&p, None).unwrap();
+    let msg = t.check_unit_interval().unwrap_err().to_string();
+    assert!(msg.contains("range.csv") && msg.contains("line 4, column 2") && msg.contains("Gaussian"), "{msg}");
+    let ok = write(&tmpdir("csv-range-ok"), "ok.csv", b"0.5,1\n0,0.25\n");
+    read_csv(&ok, None).unwrap().check_unit_interval().unwrap();
 }
