@@ -443,7 +443,7 @@ fn draw_samples(
     out: &Path,
 ) -> Result<f64> {
     let t = Instant::now();
-    let rows = sample_rows(rbm, &init, s.samples, s.plot_every, seed, n_threads, |r| say!(" ... plotting sample  {r}"));
+    let rows = sample_rows(rbm, init, s.samples, s.plot_every, seed, n_threads, |r| say!(" ... plotting sample  {r}"));
     let secs = t.elapsed().as_secs_f64();
     samples_image(&rows, init.len() / rbm.n_visible, side).save_png(&out.join("samples.png"))?;
     Ok(secs)
@@ -586,7 +586,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     }
     // the validation images, stochastically binarised with the run's seed
     let mnist = match &data {
-        TrainData::Mnist { mnist, .. } => Some(mnist),
+        TrainData::Mnist(mnist) => Some(mnist),
         TrainData::File { .. } => None,
     };
     let valid = extra.eval_every.and(mnist).map(|m| m.valid.binarize(Binarize::Stochastic, cfg.seed).to_f32());
@@ -643,7 +643,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
 
 /// What `rbm train` learns from: MNIST's tutorial split, or a file's rows.
 enum TrainData {
-    Mnist { mnist: Mnist, train: rbm::data::Images },
+    Mnist(Box<Mnist>),
     File { path: PathBuf, rows: Box<dyn DataRows> },
 }
 
@@ -665,9 +665,7 @@ fn open_train_data(flag: Option<&PathBuf>) -> Result<TrainData> {
             Ok(TrainData::File { path: path.clone(), rows: Box::new(t) })
         }
         _ => {
-            let mnist = load_data(&flag.cloned())?;
-            let train = mnist.train.clone();
-            Ok(TrainData::Mnist { mnist, train })
+            Ok(TrainData::Mnist(Box::new(load_data(&flag.cloned())?)))
         }
     }
 }
@@ -675,14 +673,14 @@ fn open_train_data(flag: Option<&PathBuf>) -> Result<TrainData> {
 impl TrainData {
     fn rows(&self) -> &dyn DataRows {
         match self {
-            TrainData::Mnist { train, .. } => train,
+            TrainData::Mnist(mnist) => &mnist.train,
             TrainData::File { rows, .. } => rows.as_ref(),
         }
     }
 
     fn file(&self) -> Option<&Path> {
         match self {
-            TrainData::Mnist { .. } => None,
+            TrainData::Mnist(_) => None,
             TrainData::File { path, .. } => Some(path),
         }
     }
@@ -690,7 +688,7 @@ impl TrainData {
     /// The rows sampling chains may start at: MNIST's test images, or the file's rows.
     fn sample_rows(&self) -> usize {
         match self {
-            TrainData::Mnist { mnist, .. } => mnist.test.n,
+            TrainData::Mnist(mnist) => mnist.test.n,
             TrainData::File { rows, .. } => rows.n_rows(),
         }
     }
@@ -707,7 +705,7 @@ impl TrainData {
     fn sample_start(&self, chains: usize, seed: u64) -> Result<Vec<f32>> {
         let offset = Stream::new(seed, 1).below((self.sample_rows() - chains + 1) as u64) as usize;
         match self {
-            TrainData::Mnist { mnist, .. } => Ok(mnist.test.slice(offset..offset + chains).to_f32()),
+            TrainData::Mnist(mnist) => Ok(mnist.test.slice(offset..offset + chains).to_f32()),
             TrainData::File { rows, .. } => {
                 let mut init = vec![0f32; chains * rows.n_cols()];
                 rows.copy_rows(offset, &mut init)?;

@@ -36,7 +36,7 @@ impl Delimiter {
         }
     }
 
-    fn split<'a>(self, line: &'a str) -> Vec<&'a str> {
+    fn split(self, line: &str) -> Vec<&str> {
         match self {
             Delimiter::Char(c) => line.split(c).map(str::trim).collect(),
             Delimiter::Whitespace => line.split_whitespace().collect(),
