@@ -664,9 +664,7 @@ fn open_train_data(flag: Option<&PathBuf>) -> Result<TrainData> {
             t.check_unit_interval()?;
             Ok(TrainData::File { path: path.clone(), rows: Box::new(t) })
         }
-        _ => {
-            Ok(TrainData::Mnist(Box::new(load_data(&flag.cloned())?)))
-        }
+        _ => Ok(TrainData::Mnist(Box::new(load_data(&flag.cloned())?))),
     }
 }
 

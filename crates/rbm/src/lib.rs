@@ -42,6 +42,7 @@ pub mod engine;
 pub mod error;
 pub mod estimate;
 pub mod fit;
+pub mod gaussian;
 pub mod images;
 pub mod math;
 pub mod model;

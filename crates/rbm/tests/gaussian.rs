@@ -1,0 +1,148 @@
+//! The Gaussian-Bernoulli RBM's reference against exact answers on tiny
+//! models: sums over every hidden state, and numerical integration over v.
+
+#![allow(clippy::needless_range_loop)] // subscripts as in the formulas
+
+mod common;
+use common::*;
+use rbm::gaussian::{standard_normals, GaussianRbm};
+use rbm::Stream;
+
+/// A small model: weights and biases uniform in ±scale, sigmas in [0.5, 1.5].
+fn model(nv: usize, nh: usize, scale: f64, seed: u64) -> GaussianRbm {
+    let rbm = random_rbm(nv, nh, scale, seed);
+    let mut rng = Stream::new(seed, 11);
+    let sigma = (0..nv).map(|_| (0.5 + rng.uniform()) as f32).collect();
+    GaussianRbm::new(rbm, sigma).unwrap()
+}
+
+#[test]
+fn free_energy_equals_minus_log_sum_over_hidden_states() {
+    let g = model(3, 4, 1.0, 1);
+    let v = [0.3f32, -1.2, 2.5, 1.0, 0.0, -0.5];
+    let f = g.free_energy(&v);
+    for (r, row) in v.chunks(3).enumerate() {
+        let terms: Vec<f64> = all_states(4).iter().map(|h| -g.energy(row, h)).collect();
+        let want = -rbm::math::log_sum_exp(&terms);
+        assert!((f[r] - want).abs() < 1e-5, "F = {}, want {want}", f[r]);
+    }
+}
+
+#[test]
+fn exact_log_z_equals_numerical_integration_over_v() {
+    // Z = ∫∫ exp(-F(v)) dv over a 2-D grid: the trapezoid rule on a smooth,
+    // Gaussian-tailed integrand, step 0.01 over ±12 around the biases (more
+    // than 7 sigma past every mode), is accurate far below the 1e-6 allowed.
+    let g = model(2, 3, 1.0, 2);
+    let (w, c, b, s) = (&g.rbm.w, &g.rbm.hbias, &g.rbm.vbias, &g.sigma);
+    let free = |v0: f64, v1: f64| {
+        let mut f = (v0 - b[0] as f64).powi(2) / (2.0 * (s[0] as f64).powi(2))
+            + (v1 - b[1] as f64).powi(2) / (2.0 * (s[1] as f64).powi(2));
+        for j in 0..3 {
+            let a = c[j] as f64 + v0 / s[0] as f64 * w[j] as f64 + v1 / s[1] as f64 * w[3 + j] as f64;
+            f -= rbm::math::softplus_ref(a);
+        }
+        f
+    };
+    let (step, half) = (0.01, 1200i32);
+    let mut z = 0f64;
+    for x in -half..=half {
+        for y in -half..=half {
+            let (v0, v1) = (b[0] as f64 + x as f64 * step, b[1] as f64 + y as f64 * step);
+            let edge = if x.abs() == half { 0.5 } else { 1.0 } * if y.abs() == half { 0.5 } else { 1.0 };
+            z += edge * (-free(v0, v1)).exp();
+        }
+    }
+    let numeric = (z * step * step).ln();
+    let exact = g.exact_log_z();
+    assert!((numeric - exact).abs() < 1e-6, "numerical {numeric}, exact {exact}");
+}
+
+#[test]
+fn p_h_given_v_equals_the_brute_force_marginal() {
+    let g = model(3, 4, 1.5, 3);
+    let v = [0.7f32, -0.4, 1.9];
+    let q = g.prob_h_given_v(&v);
+    let states = all_states(4);
+    let weights: Vec<f64> = states.iter().map(|h| (-g.energy(&v, h)).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    for j in 0..4 {
+        let on: f64 = states.iter().zip(&weights).filter(|(h, _)| h[j] == 1.0).map(|(_, w)| w).sum();
+        assert!((q[j] - on / total).abs() < 1e-6, "unit {j}: {} vs {}", q[j], on / total);
+    }
+}
+
+#[test]
+fn p_v_given_h_has_the_stated_mean_and_variance() {
+    // 200,000 draws for one hidden state: the mean's standard error is
+    // sigma / sqrt(n) <= 0.0034 and the variance's sigma^2 sqrt(2 / n) <= 0.0071;
+    // we allow 5 of each.
+    let g = model(3, 4, 1.0, 4);
+    let h = [1f32, 0., 1., 1.];
+    let n = 200_000;
+    let hs: Vec<f32> = h.iter().cycle().take(4 * n).cloned().collect();
+    let v = g.sample_v_given_h(&hs, &mut Stream::new(5, 0));
+    for i in 0..3 {
+        let want_mean = g.rbm.vbias[i] as f64
+            + g.sigma[i] as f64 * (0..4).map(|j| g.rbm.w[i * 4 + j] as f64 * h[j] as f64).sum::<f64>();
+        let xs: Vec<f64> = v.iter().skip(i).step_by(3).map(|&x| x as f64).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        let s2 = (g.sigma[i] as f64).powi(2);
+        assert!((mean - want_mean).abs() < 5.0 * (s2 / n as f64).sqrt(), "unit {i}: mean {mean}, want {want_mean}");
+        assert!((var - s2).abs() < 5.0 * s2 * (2.0 / n as f64).sqrt(), "unit {i}: variance {var}, want {s2}");
+    }
+}
+
+#[test]
+fn standard_normal_draws_have_the_normal_moments() {
+    // n = 400,000: standard errors 0.0016 (mean), 0.0022 (variance), 0.0039 (skew), 0.0077 (kurtosis)
+    let mut z = vec![0f32; 400_000];
+    standard_normals(&mut Stream::new(6, 0), &mut z);
+    let n = z.len() as f64;
+    let m = |k: i32| z.iter().map(|&x| (x as f64).powi(k)).sum::<f64>() / n;
+    assert!(m(1).abs() < 5.0 * 0.0016 && (m(2) - 1.0).abs() < 5.0 * 0.0022, "{} {}", m(1), m(2));
+    assert!(m(3).abs() < 5.0 * 0.0039 && (m(4) - 3.0).abs() < 5.0 * 0.0077, "{} {}", m(3), m(4));
+    assert!(z.iter().all(|x| x.is_finite()));
+}
+
+#[test]
+fn the_closed_form_gradient_equals_finite_differences() {
+    let g = model(3, 2, 1.0, 7);
+    let v_data = [0.5f32, -1.0, 2.0, 1.5, 0.2, -0.3];
+    let v_model = [-0.5f32, 0.8, 1.0, 0.1, -1.1, 0.9];
+    let objective = |m: &GaussianRbm| {
+        let mean = |v: &[f32]| m.free_energy(v).iter().sum::<f64>() / 2.0;
+        mean(&v_data) - mean(&v_model)
+    };
+    let grad = g.free_energy_gradient(&v_data, &v_model);
+    // central differences with eps = 1e-3 on f32 parameters: truncation
+    // ~1e-6, rounding ~1e-7 / 1e-3 = 1e-4, hence the tolerance
+    let eps = 1e-3f32;
+    let check = |name: &str, k: usize, analytic: f64, bump: &dyn Fn(&mut GaussianRbm, f32)| {
+        let (mut up, mut down) = (g.clone(), g.clone());
+        bump(&mut up, eps);
+        bump(&mut down, -eps);
+        let fd = (objective(&up) - objective(&down)) / (2.0 * eps as f64);
+        assert!((fd - analytic).abs() < 1e-3, "{name}[{k}]: finite difference {fd}, closed form {analytic}");
+    };
+    for k in 0..6 {
+        check("W", k, grad.w[k], &|m, e| m.rbm.w[k] += e);
+    }
+    for k in 0..2 {
+        check("hbias", k, grad.hbias[k], &|m, e| m.rbm.hbias[k] += e);
+    }
+    for k in 0..3 {
+        check("vbias", k, grad.vbias[k], &|m, e| m.rbm.vbias[k] += e);
+        // log sigma^2 moves by e: sigma by a factor exp(e / 2)
+        check("log_var", k, grad.log_var[k], &|m, e| m.sigma[k] *= (e / 2.0).exp());
+    }
+}
+
+#[test]
+fn bad_sigmas_are_refused() {
+    let rbm = random_rbm(2, 2, 1.0, 8);
+    for bad in [vec![1.0, 0.0], vec![1.0, -1.0], vec![f32::NAN, 1.0], vec![1.0]] {
+        assert!(GaussianRbm::new(rbm.clone(), bad).is_err());
+    }
+}
