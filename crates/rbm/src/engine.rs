@@ -235,14 +235,16 @@ pub(crate) fn groups(r: &Range<usize>) -> Range<usize> {
 }
 
 impl Engine {
-    /// Splits `rbm` into `n_parts` parts for `batch` chains, laid out for
-    /// `n_threads` threads, with streams `stream_ids(stream_base, p)` of the family `seed`.
+    /// Splits `rbm` into `n_parts` parts (clamped to 1..=[`MAX_PARTS`]) for
+    /// `batch` chains, laid out for `n_threads` threads, with the streams
+    /// `stream_ids(stream_base, g)` of the family `seed` for its 8-unit groups.
     pub fn new(rbm: &Rbm, batch: usize, seed: u64, stream_base: u64, n_parts: usize, n_threads: usize) -> Self {
+        let n_parts = n_parts.clamp(1, MAX_PARTS);
         let hid =
             (0..rbm.n_hidden.div_ceil(8)).map(|g| Stream::new(seed, stream_ids(stream_base, g).0)).collect::<Vec<_>>();
         let vis =
             (0..rbm.n_visible.div_ceil(8)).map(|g| Stream::new(seed, stream_ids(stream_base, g).1)).collect::<Vec<_>>();
-        let mut e = Self::layout(rbm, batch, n_parts, n_threads.clamp(1, n_parts.max(1)), (&hid, &vis));
+        let mut e = Self::layout(rbm, batch, n_parts, n_threads.clamp(1, n_parts), (&hid, &vis));
         e.data = RwLock::new(Batch { x: vec![0.0; batch * rbm.n_visible], xi: vec![0.0; batch * rbm.n_visible] });
         e
     }
@@ -364,6 +366,20 @@ impl Engine {
             vbias[slab.vcols.clone()].copy_from_slice(&own.vbias);
         }
         Rbm { n_visible: nv, n_hidden: nh, w, hbias, vbias }
+    }
+
+    /// Which kind of parameter, if any, is not finite (read in place, no copy:
+    /// the padding of the weight rows is zero and stays so).
+    pub(crate) fn non_finite_parameter(&mut self) -> Option<&'static str> {
+        for slab in &mut self.slabs {
+            let own = slab.own.get_mut().unwrap();
+            for (name, v) in [("a weight", &own.w), ("a hidden bias", &own.hbias), ("a visible bias", &own.vbias)] {
+                if v.iter().any(|x| !x.is_finite()) {
+                    return Some(name);
+                }
+            }
+        }
+        None
     }
 
     /// Sets the chains' visible states, `[batch, n_visible]`.

@@ -318,13 +318,7 @@ impl Trainer {
 
 impl Trainer {
     fn non_finite_parameter(&mut self) -> Option<String> {
-        let rbm = self.engine.to_rbm();
-        for (name, v) in [("a weight", &rbm.w), ("a hidden bias", &rbm.hbias), ("a visible bias", &rbm.vbias)] {
-            if v.iter().any(|x| !x.is_finite()) {
-                return Some(name.into());
-            }
-        }
-        None
+        self.engine.non_finite_parameter().map(String::from)
     }
 }
 
