@@ -106,8 +106,11 @@ fn bad_model_files_are_named() {
         b.extend_from_slice(&good[8 + header_len..]);
         b
     };
+    // a flipped byte in the header's structure (its first quote: a flip inside a
+    // metadata string would be a valid, if different, file)
     let mut flipped = good.clone();
-    flipped[8 + header_len / 2] ^= 0x55;
+    let quote = 8 + good[8..8 + header_len].iter().position(|&c| c == b'"').unwrap();
+    flipped[quote] ^= 0x55;
     let mut nan = good.clone();
     let at = good.len() - 4; // the last value of the last tensor
     nan[at..].copy_from_slice(&f32::NAN.to_le_bytes());

@@ -32,7 +32,7 @@
 //! wait, never race. Phases are separated by a spinning barrier (a sleeping one
 //! costs more than the work between two barriers).
 
-use crate::math::{bias_sigmoid, bias_sigmoid_sample_groups, gemm, pad16, xw_product, NzRows};
+use crate::math::{bias_sigmoid, bias_sigmoid_sample_groups, gemm, normal_groups, pad16, xw_product, NzRows};
 use crate::model::Rbm;
 use crate::rng::Stream;
 use std::ops::Range;
@@ -168,6 +168,8 @@ pub(crate) struct Own {
     pub hb_eff: Vec<f32>,
     /// `[mv]` scratch: an effective visible bias (annealing) or column sums (gradient)
     pub vb_eff: Vec<f32>,
+    /// `[mv]` the visible units' standard deviations (Gaussian units; empty for binary ones)
+    pub sigma: Vec<f32>,
     /// the nonzeros of the operand of the current product
     pub nz: NzRows,
     /// `[2 * batch, n_visible]` scratch: x gathered whole (dense products, gradient)
@@ -210,6 +212,10 @@ pub struct Engine {
     pub(crate) n_parts: usize,
     pub(crate) slabs: Vec<Slab>,
     pub(crate) data: RwLock<Batch>,
+    /// `[n_visible]` for Gaussian visible units: their standard deviations. The
+    /// engine then holds visible states in units of sigma, x = v / sigma, so
+    /// that propup is x W + c as for binary units.
+    pub(crate) sigma: Option<Vec<f32>>,
 }
 
 /// Which rows a propup reads.
@@ -292,6 +298,7 @@ impl Engine {
                     xbuf: vec![0.0; 2 * b * nv],
                     hbuf: vec![0.0; b * nh],
                     row_sums: vec![0.0; b],
+                    sigma: Vec::new(),
                 };
                 Slab {
                     own: Mutex::new(own),
@@ -310,7 +317,18 @@ impl Engine {
             n_parts,
             slabs,
             data: RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }),
+            sigma: None,
         }
+    }
+
+    /// Makes the visible units Gaussian with standard deviations `sigma`
+    /// `[n_visible]` (positive; see [`crate::gaussian`]).
+    pub(crate) fn set_sigma(&mut self, sigma: &[f32]) {
+        assert_eq!(sigma.len(), self.n_visible);
+        for slab in &mut self.slabs {
+            slab.own.get_mut().unwrap().sigma = sigma[slab.vcols.clone()].to_vec();
+        }
+        self.sigma = Some(sigma.to_vec());
     }
 
     /// The number of parts.
@@ -328,12 +346,16 @@ impl Engine {
     pub(crate) fn relayout(&mut self, n_threads: usize) -> usize {
         let t = n_threads.clamp(1, self.n_parts);
         if t != self.slabs.len() {
-            let (rbm, h, v, streams) = (self.to_rbm(), self.chain_hidden(), self.chain_visible(), self.streams());
+            let (rbm, h, v, streams) = (self.to_rbm(), self.chain_hidden(), self.chain_states(), self.streams());
             let data = std::mem::replace(&mut self.data, RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }));
+            let sigma = self.sigma.take();
             *self = Self::layout(&rbm, self.batch, self.n_parts, t, (&streams.0, &streams.1));
             self.data = data;
+            if let Some(sigma) = sigma {
+                self.set_sigma(&sigma);
+            }
             self.set_chain_hidden(&h);
-            self.set_chain_visible(&v);
+            self.set_chain_states(&v);
         }
         t
     }
@@ -382,17 +404,29 @@ impl Engine {
         None
     }
 
-    /// Sets the chains' visible states, `[batch, n_visible]`.
+    /// Sets the chains' visible states, `[batch, n_visible]` (in the data's units).
     pub fn set_chain_visible(&mut self, v: &[f32]) {
         assert_eq!(v.len(), self.batch * self.n_visible, "set_chain_visible: expected [batch, n_visible]");
-        let nv = self.n_visible;
-        for slab in &mut self.slabs {
-            scatter_cols(slab.v.get_mut().unwrap(), v, nv, &slab.vcols);
+        match &self.sigma {
+            Some(sigma) => {
+                let x: Vec<f32> = v.iter().enumerate().map(|(k, &v)| v / sigma[k % self.n_visible]).collect();
+                self.set_chain_states(&x)
+            }
+            None => self.set_chain_states(v),
         }
     }
 
-    /// The chains' visible states, `[batch, n_visible]`.
+    /// The chains' visible states, `[batch, n_visible]` (in the data's units).
     pub fn chain_visible(&mut self) -> Vec<f32> {
+        let mut x = self.chain_states();
+        if let Some(sigma) = &self.sigma {
+            x.iter_mut().enumerate().for_each(|(k, v)| *v *= sigma[k % self.n_visible]);
+        }
+        x
+    }
+
+    /// The chains' visible states as the engine holds them (x = v / sigma for Gaussian units).
+    fn chain_states(&mut self) -> Vec<f32> {
         let mut out = vec![0f32; self.batch * self.n_visible];
         for slab in &mut self.slabs {
             gather_cols(&mut out, slab.v.get_mut().unwrap(), self.n_visible, &slab.vcols);
@@ -400,7 +434,15 @@ impl Engine {
         out
     }
 
-    /// The means of the chains' visible units at the last step, `[batch, n_visible]`.
+    fn set_chain_states(&mut self, x: &[f32]) {
+        let nv = self.n_visible;
+        for slab in &mut self.slabs {
+            scatter_cols(slab.v.get_mut().unwrap(), x, nv, &slab.vcols);
+        }
+    }
+
+    /// The means of the chains' visible units at the last step (in the data's
+    /// units), `[batch, n_visible]`.
     pub fn visible_means(&mut self) -> Vec<f32> {
         let mut out = vec![0f32; self.batch * self.n_visible];
         for slab in &mut self.slabs {
@@ -593,6 +635,20 @@ impl Engine {
         self.compact_layer(&mut own.nz, &mut own.hbuf, |s| (&s.h, &s.cols));
         let Own { nz, hbuf, wt, ldwt, pre_v, .. } = own;
         xw_product(pre_v, mv, nz, hbuf, wt, *ldwt, mv, 1.0);
+        if self.sigma.is_some() {
+            // Gaussian units, in units of sigma: x ~ Normal(b / sigma + h W^T, 1), v_mean = b + sigma h W^T
+            assert!(beta == 1.0 && base_vbias.is_none(), "annealing Gaussian units is not implemented");
+            let Own { vbias, sigma, pre_v, v_mean, vis_streams, .. } = own;
+            for (p, m) in pre_v.chunks_exact_mut(mv.max(1)).zip(v_mean.chunks_exact_mut(mv.max(1))).take(b) {
+                for i in 0..mv {
+                    p[i] += vbias[i] / sigma[i];
+                    m[i] = sigma[i] * p[i];
+                }
+            }
+            let mut v = slab.v.write().unwrap();
+            normal_groups(pre_v, mv, mv, &mut v, vis_streams, b);
+            return;
+        }
         let Own { vbias, vb_eff, pre_v, v_mean, vis_streams, .. } = own;
         let bias: &[f32] = match base_vbias {
             None if beta == 1.0 => vbias,

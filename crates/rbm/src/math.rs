@@ -250,6 +250,32 @@ pub fn draw_groups(mean: &[f32], ld: usize, width: usize, sample: &mut [f32], st
     )
 }
 
+/// `sample[r, j] = mean[r, j] + z_j` over `width` columns, z standard
+/// normal draws made by 8-unit groups as [`draw_groups`] makes uniforms: one
+/// draw of eight uniforms per group and row, turned into eight normals by
+/// Box-Muller, (u0, u1) → sqrt(-2 ln(1 - u0)) (cos 2π u1, sin 2π u1), and so
+/// on for the other three pairs (1 - u0 lies in (0, 1]: the logarithm is finite).
+pub fn normal_groups(mean: &[f32], ld: usize, width: usize, sample: &mut [f32], streams: &mut [Stream], rows: usize) {
+    assert_eq!(streams.len(), width.div_ceil(8), "one stream per 8-unit group");
+    for (k, st) in streams.iter_mut().enumerate() {
+        let (j0, w) = (8 * k, 8.min(width - 8 * k));
+        for r in 0..rows {
+            let u = uniform8(st);
+            let mut z = [0f32; 8];
+            for p in 0..4 {
+                let radius = (-2.0 * (1.0 - u[2 * p] as f64).ln()).sqrt();
+                let (sin, cos) = (2.0 * std::f64::consts::PI * u[2 * p + 1] as f64).sin_cos();
+                z[2 * p] = (radius * cos) as f32;
+                z[2 * p + 1] = (radius * sin) as f32;
+            }
+            let at = r * ld + j0;
+            for ((s, &m), &z) in sample[at..at + w].iter_mut().zip(&mean[at..at + w]).zip(&z) {
+                *s = m + z;
+            }
+        }
+    }
+}
+
 /// `mean = sigm(beta * pre)` (pre unchanged), then `sample` drawn from it by
 /// 8-unit groups as [`draw_groups`]: annealing's states at inverse temperature beta.
 #[allow(clippy::too_many_arguments)]

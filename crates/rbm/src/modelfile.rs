@@ -171,15 +171,17 @@ pub fn save_checkpoint(path: &Path, trainer: &mut crate::train::Trainer, extra: 
         ("extra".to_string(), extra.to_string()),
     ]);
     let b = trainer.config().batch_size;
-    let bytes = safetensors_bytes(
-        &[
-            ("W", vec![rbm.n_visible, rbm.n_hidden], &rbm.w),
-            ("hbias", vec![rbm.n_hidden], &rbm.hbias),
-            ("vbias", vec![rbm.n_visible], &rbm.vbias),
-            ("chain", vec![b, rbm.n_hidden], &chain),
-        ],
-        metadata,
-    );
+    let sigma = trainer.gaussian_model().map(|g| g.sigma);
+    let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = vec![
+        ("W", vec![rbm.n_visible, rbm.n_hidden], &rbm.w),
+        ("hbias", vec![rbm.n_hidden], &rbm.hbias),
+        ("vbias", vec![rbm.n_visible], &rbm.vbias),
+        ("chain", vec![b, rbm.n_hidden], &chain),
+    ];
+    if let Some(sigma) = &sigma {
+        tensors.push(("sigma", vec![rbm.n_visible], sigma));
+    }
+    let bytes = safetensors_bytes(&tensors, metadata);
     write_atomic(path, &bytes)
 }
 
@@ -202,7 +204,12 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
     }
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
     let chain = tensor(path, &st, "chain", &[config.batch_size, rbm.n_hidden])?;
-    let trainer = crate::train::Trainer::restore(&rbm, config, state, &chain).map_err(|e| bad(e.to_string()))?;
+    let sigma = match config.visible {
+        crate::train::Visible::Gaussian => Some(tensor(path, &st, "sigma", &[rbm.n_visible])?),
+        crate::train::Visible::Bernoulli => None,
+    };
+    let trainer = crate::train::Trainer::restore(&rbm, sigma.as_deref(), config, state, &chain)
+        .map_err(|e| bad(e.to_string()))?;
     Ok(Checkpoint { trainer, extra: meta.get("extra").cloned().unwrap_or_default() })
 }
 

@@ -37,6 +37,17 @@ pub enum Method {
     Pcd,
 }
 
+/// The kind of the visible units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visible {
+    /// binary units, values in [0, 1] (the tutorial's)
+    #[default]
+    Bernoulli,
+    /// real-valued units with fixed standard deviations (see [`crate::gaussian`])
+    Gaussian,
+}
+
 /// The training configuration as given, unchecked: [`TrainConfig::check`]
 /// validates it against the data and returns a [`CheckedConfig`], which is
 /// what a [`Trainer`] takes. Start from [`TrainConfig::default`] (the
@@ -60,6 +71,9 @@ pub struct TrainConfig {
     /// thread count. (Files written before it existed used 2.)
     #[serde(default = "two_parts")]
     pub n_parts: usize,
+    /// the visible units' kind
+    #[serde(default)]
+    pub visible: Visible,
 }
 
 fn two_parts() -> usize {
@@ -80,6 +94,7 @@ impl Default for TrainConfig {
             seed: 1234,
             train_size: 50_000,
             n_parts: DEFAULT_PARTS,
+            visible: Visible::Bernoulli,
         }
     }
 }
@@ -182,8 +197,34 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Starts training `rbm` (which must have `config.n_hidden` hidden units).
+    /// Starts training `rbm` (which must have `config.n_hidden` hidden units)
+    /// with binary visible units.
     pub fn new(rbm: &Rbm, config: CheckedConfig) -> Result<Self> {
+        if config.visible != Visible::Bernoulli {
+            return Err(RbmError::param("visible", "Gaussian visible units need a GaussianRbm: Trainer::new_gaussian"));
+        }
+        Self::with_units(rbm, config)
+    }
+
+    /// Starts training a Gaussian-Bernoulli RBM; its standard deviations
+    /// stay fixed. The monitor is the reconstruction's squared error (negated,
+    /// so that higher is better, as for the other costs).
+    pub fn new_gaussian(model: &crate::gaussian::GaussianRbm, config: CheckedConfig) -> Result<Self> {
+        if config.visible != Visible::Gaussian {
+            return Err(RbmError::param("visible", "a GaussianRbm trains with visible = Gaussian"));
+        }
+        let mut t = Self::with_units(&model.rbm, config)?;
+        t.engine.set_sigma(&model.sigma);
+        Ok(t)
+    }
+
+    /// The Gaussian-Bernoulli model being trained, when the units are Gaussian.
+    pub fn gaussian_model(&mut self) -> Option<crate::gaussian::GaussianRbm> {
+        let sigma = self.engine.sigma.clone()?;
+        Some(crate::gaussian::GaussianRbm { rbm: self.engine.to_rbm(), sigma })
+    }
+
+    fn with_units(rbm: &Rbm, config: CheckedConfig) -> Result<Self> {
         if rbm.n_hidden != config.n_hidden {
             return Err(RbmError::Shape(format!(
                 "model has {} hidden units, config {}",
@@ -339,6 +380,7 @@ impl Update<'_> {
         let eng = self.engine;
         let (b, nv, m) = (eng.batch, eng.n_visible, slab.cols.len());
         let pcd = self.config.method == Method::Pcd;
+        let gaussian = eng.sigma.is_some();
 
         // Phase 0, thread 0: load the minibatch; round it for the monitor.
         if ctx.tid == 0 {
@@ -348,6 +390,14 @@ impl Update<'_> {
                 batch.x.fill(0.0);
                 self.load_error.lock().unwrap().get_or_insert(e);
             }
+            if let Some(sigma) = &eng.sigma {
+                // Gaussian units are held in units of sigma: x = v / sigma
+                for row in batch.x.chunks_exact_mut(nv) {
+                    for (x, &s) in row.iter_mut().zip(sigma) {
+                        *x /= s;
+                    }
+                }
+            }
             for (xi, &x) in batch.xi.iter_mut().zip(&batch.x) {
                 *xi = if x >= 0.5 { 1.0 } else { 0.0 };
             }
@@ -356,7 +406,7 @@ impl Update<'_> {
 
         // Positive phase: h_pos means (and, for CD, the chain's start sample).
         eng.propup(slab, own, Rows::Data, 1.0, 0, !pcd);
-        if pcd {
+        if pcd && !gaussian {
             // Pseudo-likelihood, this slab's hidden units: pre = xi W + c; flipping
             // bit i moves it by d W[i, :], d = 1 - 2 xi_i, so no second product.
             eng.propup(slab, own, Rows::Rounded, 1.0, 0, false);
@@ -385,7 +435,11 @@ impl Update<'_> {
             let v0 = slab.vcols.start;
             for g in groups(&slab.vcols) {
                 let cols = 8 * g - v0..(8 * g + 8).min(slab.vcols.end) - v0;
-                let cost = if pcd && step == 1 {
+                let cost = if gaussian && step == self.config.k {
+                    Some(self.squared_error(own, slab.vcols.len(), v0, cols))
+                } else if gaussian {
+                    None
+                } else if pcd && step == 1 {
                     let owns_bit = (cols.start + v0..cols.end + v0).contains(&bit);
                     Some(if owns_bit {
                         self.pseudo_likelihood(own.vbias[bit - v0], bit, &mut own.row_sums)
@@ -428,7 +482,7 @@ impl Update<'_> {
         // Visible side: W[V_T, :]^T from every slab's dW, and b_i += lr/b Σ_rows (v_pos - v_neg).
         eng.add_weights_visible(slab, own);
         let v = slab.vcols.clone();
-        let Own { vb_eff: sum, xbuf: x, vbias, .. } = &mut *own;
+        let Own { vb_eff: sum, xbuf: x, sigma, .. } = &mut *own;
         sum.iter_mut().for_each(|s| *s = 0.0);
         for r in 0..b {
             let (pos, neg) = (&x[r * nv + v.start..r * nv + v.end], &x[(b + r) * nv + v.start..(b + r) * nv + v.end]);
@@ -436,10 +490,34 @@ impl Update<'_> {
                 *s += p - q;
             }
         }
-        for (c, &s) in vbias.iter_mut().zip(sum.iter()) {
+        if gaussian {
+            // dF/db_i = -(v_i - b_i) / sigma_i², and x = v / sigma: one more 1 / sigma
+            for (s, &sigma) in sum.iter_mut().zip(sigma.iter()) {
+                *s /= sigma;
+            }
+        }
+        for (c, &s) in own.vbias.iter_mut().zip(own.vb_eff.iter()) {
             *c += alpha * s;
         }
         ctx.sync();
+    }
+
+    /// Gaussian units' monitor over one group of visible units: minus the
+    /// squared distance between the data and the last Gibbs step's mean of
+    /// p(v | h), Σ_rows Σ_i -(v_i - E[v_i | h])², in the data's units.
+    fn squared_error(&self, own: &Own, mv: usize, v0: usize, cols: std::ops::Range<usize>) -> f64 {
+        let (b, nv) = (self.engine.batch, self.engine.n_visible);
+        let x = &self.engine.data.read().unwrap().x;
+        let sigma = self.engine.sigma.as_ref().expect("Gaussian units");
+        let mut total = 0f32;
+        for r in 0..b {
+            for i in cols.clone() {
+                let v = x[r * nv + v0 + i] * sigma[v0 + i];
+                let d = v - own.v_mean[r * mv + i];
+                total -= d * d;
+            }
+        }
+        total as f64
     }
 
     /// The stochastic pseudo-likelihood summed over the minibatch:
@@ -528,8 +606,20 @@ impl Trainer {
     /// and position with fresh group streams derived from the seed and the
     /// position (deterministic, but not the draws rbm 0.1 would have made);
     /// [`Trainer::streams_rederived`] then says so.
-    pub fn restore(rbm: &Rbm, config: CheckedConfig, state: TrainerState, chain: &[f32]) -> Result<Self> {
-        let mut t = Trainer::new(rbm, config)?;
+    /// `sigma` holds Gaussian visible units' standard deviations.
+    pub fn restore(
+        rbm: &Rbm,
+        sigma: Option<&[f32]>,
+        config: CheckedConfig,
+        state: TrainerState,
+        chain: &[f32],
+    ) -> Result<Self> {
+        let mut t = match sigma {
+            Some(sigma) => {
+                Trainer::new_gaussian(&crate::gaussian::GaussianRbm::new(rbm.clone(), sigma.to_vec())?, config)?
+            }
+            None => Trainer::new(rbm, config)?,
+        };
         let nb = t.config.batches_per_epoch();
         if chain.len() != t.config.batch_size * rbm.n_hidden
             || state.batch_index >= nb.max(1)
@@ -544,6 +634,9 @@ impl Trainer {
             let position = (state.epoch as u64) << 32 | state.batch_index as u64;
             let seed = t.config.seed ^ crate::rng::splitmix64(&mut position.clone());
             t.engine = Engine::new(rbm, t.config.batch_size, seed, TRAIN_STREAMS, t.config.n_parts, 1);
+            if let Some(sigma) = sigma {
+                t.engine.set_sigma(sigma);
+            }
             t.streams_rederived = true;
         } else if !t.engine.set_streams(&state.hidden_streams, &state.visible_streams) {
             return Err(RbmError::Shape("the checkpoint's random streams are not one per 8-unit group".into()));

@@ -146,3 +146,101 @@ fn bad_sigmas_are_refused() {
         assert!(GaussianRbm::new(rbm.clone(), bad).is_err());
     }
 }
+
+/// Real-valued rows: a mixture of two clusters at ±1.5 on alternate
+/// coordinates, with noise of standard deviation 0.3 (deterministic).
+fn clusters(n: usize, nv: usize, seed: u64) -> Vec<f32> {
+    let mut z = vec![0f32; n * nv];
+    standard_normals(&mut Stream::new(seed, 3), &mut z);
+    (0..n * nv)
+        .map(|k| {
+            let (r, i) = (k / nv, k % nv);
+            let centre = if (r % 2 == 0) == (i % 2 == 0) { 1.5 } else { -1.5 };
+            centre + 0.3 * z[k]
+        })
+        .collect()
+}
+
+fn gaussian_trainer(
+    method: rbm::Method,
+    k: usize,
+    lr: f32,
+    batch: usize,
+    epochs: usize,
+    g: &GaussianRbm,
+    rows: usize,
+) -> rbm::Trainer {
+    let mut cfg = train_config(method, k, lr, batch, epochs, g.rbm.n_hidden, 19, rows);
+    cfg.visible = rbm::train::Visible::Gaussian;
+    rbm::Trainer::new_gaussian(g, checked(&cfg)).unwrap()
+}
+
+#[test]
+fn one_gaussian_update_is_sgd_on_the_closed_form_gradient_at_its_chain_end() {
+    for method in [rbm::Method::Cd, rbm::Method::Pcd] {
+        let g = model(5, 4, 0.5, 9);
+        let values = clusters(6, 5, 1);
+        let data = rbm::RowMatrix::new(&values, 5).unwrap();
+        let lr = 0.01;
+        let mut t = gaussian_trainer(method, 3, lr, 6, 1, &g, 6);
+        t.run(&data, 1, 2).unwrap();
+        let v_neg = t.chain_visible();
+        let grad = g.free_energy_gradient(&values, &v_neg);
+        let after = t.gaussian_model().unwrap();
+        assert_eq!(after.sigma, g.sigma, "sigma is fixed");
+        let check = |name: &str, before: &[f32], grad: &[f64], after: &[f32]| {
+            for i in 0..before.len() {
+                let want = before[i] as f64 - lr as f64 * grad[i];
+                assert!((after[i] as f64 - want).abs() < 1e-5, "{method:?} {name}[{i}]: {} vs {want}", after[i]);
+            }
+        };
+        check("W", &g.rbm.w, &grad.w, &after.rbm.w);
+        check("hbias", &g.rbm.hbias, &grad.hbias, &after.rbm.hbias);
+        check("vbias", &g.rbm.vbias, &grad.vbias, &after.rbm.vbias);
+        // the chain's visible states are real-valued, not 0/1
+        assert!(v_neg.iter().any(|&v| v != 0.0 && v != 1.0));
+    }
+}
+
+#[test]
+fn gaussian_training_raises_the_exact_log_likelihood() {
+    for method in [rbm::Method::Cd, rbm::Method::Pcd] {
+        let g = GaussianRbm::new(rbm::Rbm::init(4, 3, 5).unwrap(), vec![1.0; 4]).unwrap();
+        let values = clusters(200, 4, 2);
+        let data = rbm::RowMatrix::new(&values, 4).unwrap();
+        let ll = |m: &GaussianRbm| -m.free_energy(&values).iter().sum::<f64>() / 200.0 - m.exact_log_z();
+        let mut t = gaussian_trainer(method, 1, 0.01, 10, 30, &g, 200);
+        rbm::fit(&mut t, &data, &rbm::FitOptions::new(2), &mut ()).unwrap();
+        let (before, after) = (ll(&g), ll(&t.gaussian_model().unwrap()));
+        // a clear gain (the two clusters are far apart), not a rounding effect
+        assert!(after > before + 0.5, "{method:?}: {before} -> {after}");
+        eprintln!("{method:?}: exact log-likelihood {before:.3} -> {after:.3}");
+        assert!(t.history().iter().all(|r| r.cost.is_finite() && r.cost <= 0.0));
+    }
+}
+
+#[test]
+fn gaussian_training_does_not_depend_on_threads_and_resumes_exactly() {
+    let g = model(20, 12, 0.3, 10);
+    let values = clusters(40, 20, 3);
+    let data = rbm::RowMatrix::new(&values, 20).unwrap();
+    let run = |threads: usize| {
+        let mut t = gaussian_trainer(rbm::Method::Pcd, 2, 0.01, 5, 2, &g, 40);
+        while !t.done() {
+            t.run(&data, 3, threads).unwrap();
+        }
+        (t.gaussian_model().unwrap(), t.chain_visible())
+    };
+    let one = run(1);
+    assert_eq!(one, run(3));
+    // checkpointed mid-epoch and resumed: the same model
+    let mut t = gaussian_trainer(rbm::Method::Pcd, 2, 0.01, 5, 2, &g, 40);
+    t.run(&data, 5, 2).unwrap();
+    let p = tmpdir("gaussian-ck").join("ck.safetensors");
+    rbm::modelfile::save_checkpoint(&p, &mut t, "").unwrap();
+    let mut resumed = rbm::modelfile::load_checkpoint(&p).unwrap().trainer;
+    while !resumed.done() {
+        resumed.run(&data, 3, 2).unwrap();
+    }
+    assert_eq!(resumed.gaussian_model().unwrap(), one.0);
+}
