@@ -114,7 +114,7 @@ pub(crate) fn run_bench(a: BenchArgs) -> Result<()> {
     let mut times = Vec::new();
     for _ in 0..a.repeat.min(3) {
         let t = Instant::now();
-        sample_rows(&rbm, &init, 10, 1000, 1234, n_threads, |_| {});
+        sample_rows(&rbm, None, &init, 10, 1000, 1234, n_threads, |_| {});
         times.push(t.elapsed().as_secs_f64());
     }
     let (sb, sm) = best_median(times);

@@ -7,12 +7,15 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rbm::data::{load_mnist, Binarize, Mnist};
+use rbm::data::{Standardize, Standardized};
 use rbm::engine::{sample_rows, DEFAULT_PARTS};
 use rbm::estimate::{base_rate_vbias, evaluate, Estimator, EvalOptions, Report};
 use rbm::fit::{fit, Control, FitOptions, FitOutcome, Observer, Validation};
+use rbm::gaussian::GaussianRbm;
 use rbm::images::{filters_image, samples_image};
+use rbm::modelfile::save_gaussian_model;
 use rbm::modelfile::{load_checkpoint, load_model, save_checkpoint, save_model, write_atomic};
-use rbm::train::{Method, TrainConfig, Trainer};
+use rbm::train::{Method, TrainConfig, Trainer, Visible};
 use rbm::{DataRows, Rbm, RbmError, Stream};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +40,14 @@ enum MethodArg {
     Cd,
     /// persistent CD: the chains carry over from one update to the next
     Pcd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum VisibleArg {
+    /// binary units, values in [0, 1]
+    Bernoulli,
+    /// real-valued units, N(mean, sigma^2) given the hidden units
+    Gaussian,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -271,6 +282,18 @@ struct TrainArgs {
     /// Worker threads (default: all cores); results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
+    /// The visible units: binary (bernoulli; values in [0, 1]) or real-valued
+    /// (gaussian, with a fixed standard deviation --sigma).
+    #[arg(long, value_enum, default_value = "bernoulli")]
+    visible: VisibleArg,
+    /// Gaussian units' standard deviation (of the data as the model sees it).
+    #[arg(long, default_value_t = 1.0, requires = "visible")]
+    sigma: f32,
+    /// Scale each column to zero mean and unit variance (Gaussian units); the
+    /// means and deviations are stored in the model, and samples come back in
+    /// the data's units.
+    #[arg(long)]
+    standardize: bool,
     /// Parts the units are split into: the grain of the parallel work, so
     /// that up to this many threads have work (results depend neither on it
     /// nor on --threads).
@@ -278,7 +301,7 @@ struct TrainArgs {
     parts: usize,
     /// Continue the interrupted run in DIR from its checkpoint, with the
     /// configuration stored there, to its configured number of epochs.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "out", "chains", "samples", "plot_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "standardize", "out", "chains", "samples", "plot_every"])]
     resume: Option<PathBuf>,
     /// Also write a checkpoint every N minibatches (one is always written after each epoch).
     #[arg(long, value_name = "N")]
@@ -297,6 +320,10 @@ struct DataOut {
     /// with values in [0, 1].
     #[arg(long, value_name = "DIR|FILE")]
     data: Option<PathBuf>,
+    /// A CSV column (by its header name) that holds labels, not data: it is
+    /// left out of the visible units.
+    #[arg(long, value_name = "NAME")]
+    label_column: Option<String>,
     /// Output directory for pictures, metrics and the model.
     #[arg(long, value_name = "DIR", default_value = "rbm_plots")]
     out: PathBuf,
@@ -366,6 +393,12 @@ struct RunExtra {
     /// the --data file the run trains on (MNIST when none)
     #[serde(default)]
     data: Option<PathBuf>,
+    /// --standardize (the statistics are computed again from the data on resume)
+    #[serde(default)]
+    standardize: bool,
+    /// --label-column
+    #[serde(default)]
+    label_column: Option<String>,
     /// --eval-every
     #[serde(default)]
     eval_every: Option<usize>,
@@ -433,8 +466,10 @@ fn progress_bar(len: u64, msg: String) -> ProgressBar {
 /// Draws samples.png as the tutorial: `chains` chains from `init`
 /// (`[chains, n_visible]`, images of `side` x `side`), `samples` rows,
 /// `plot_every` steps before each.
+#[allow(clippy::too_many_arguments)]
 fn draw_samples(
     rbm: &Rbm,
+    gaussian: Option<(&[f32], Option<&Standardize>)>,
     init: &[f32],
     side: usize,
     s: &SamplingArgs,
@@ -443,7 +478,12 @@ fn draw_samples(
     out: &Path,
 ) -> Result<f64> {
     let t = Instant::now();
-    let rows = sample_rows(rbm, init, s.samples, s.plot_every, seed, n_threads, |r| say!(" ... plotting sample  {r}"));
+    let sigma = gaussian.map(|g| g.0);
+    let mut rows =
+        sample_rows(rbm, sigma, init, s.samples, s.plot_every, seed, n_threads, |r| say!(" ... plotting sample  {r}"));
+    if let Some((_, Some(z))) = gaussian {
+        rows.iter_mut().for_each(|r| z.undo(r));
+    }
     let secs = t.elapsed().as_secs_f64();
     samples_image(&rows, init.len() / rbm.n_visible, side).save_png(&out.join("samples.png"))?;
     Ok(secs)
@@ -528,7 +568,29 @@ fn run_train(a: TrainArgs) -> Result<()> {
         }
         None => None,
     };
-    let data = open_train_data(a.io.data.as_ref().or(stored.as_ref().and_then(|e| e.data.as_ref())))?;
+    let gaussian = match &stored {
+        Some(_) => None, // from the checkpoint below
+        None => Some(a.visible == VisibleArg::Gaussian),
+    };
+    let resumed_gaussian = match &a.resume {
+        Some(dir) => {
+            load_checkpoint(&dir.join(CHECKPOINT)).ok().map(|ck| ck.trainer.config().visible == Visible::Gaussian)
+        }
+        None => None,
+    };
+    let is_gaussian = gaussian.or(resumed_gaussian).unwrap_or(false);
+    if !is_gaussian && (a.standardize || a.sigma != 1.0) {
+        bail!("--standardize and --sigma: for Gaussian visible units (--visible gaussian)");
+    }
+    if !(a.sigma.is_finite() && a.sigma > 0.0) {
+        bail!("--sigma: must be a positive finite number, got {}", a.sigma);
+    }
+    let label_column = a.io.label_column.clone().or(stored.as_ref().and_then(|e| e.label_column.clone()));
+    let data = open_train_data(
+        a.io.data.as_ref().or(stored.as_ref().and_then(|e| e.data.as_ref())),
+        label_column.as_deref(),
+        !is_gaussian,
+    )?;
     let (n_rows, n_visible) = (data.rows().n_rows(), data.rows().n_cols());
     let (mut trainer, extra, out) = match &a.resume {
         Some(dir) => {
@@ -557,11 +619,16 @@ fn run_train(a: TrainArgs) -> Result<()> {
         None => {
             let mut cfg = TrainConfig::default();
             cfg.method = a.method.into();
+            if is_gaussian {
+                cfg.visible = Visible::Gaussian;
+            }
             (cfg.k, cfg.lr, cfg.batch_size, cfg.epochs) = (a.k, a.lr, a.batch_size, a.epochs);
             (cfg.n_hidden, cfg.seed, cfg.n_parts) = (a.hidden, a.seed, a.parts);
             cfg.train_size = a.train_size.unwrap_or(n_rows);
-            if a.eval_every.is_some() && data.file().is_some() {
-                bail!("--eval-every: needs validation images, which only MNIST brings for now");
+            if a.eval_every.is_some() && (data.file().is_some() || is_gaussian) {
+                bail!(
+                    "--eval-every: needs binary validation images, which only MNIST brings for now, for binary units"
+                );
             }
             let checked = cfg.check(n_rows).map_err(flagged)?;
             check_sampling(&a.sampling, data.sample_rows())?;
@@ -572,9 +639,16 @@ fn run_train(a: TrainArgs) -> Result<()> {
             let extra = RunExtra {
                 sampling: a.sampling.clone(),
                 data: data.file().map(Path::to_path_buf),
+                standardize: a.standardize,
+                label_column: label_column.clone(),
                 eval_every: a.eval_every,
             };
-            (Trainer::new(&rbm, checked)?, extra, out)
+            let trainer = if is_gaussian {
+                Trainer::new_gaussian(&GaussianRbm::new(rbm, vec![a.sigma; n_visible])?, checked)?
+            } else {
+                Trainer::new(&rbm, checked)?
+            };
+            (trainer, extra, out)
         }
     };
     check_sampling(&extra.sampling, data.sample_rows())?;
@@ -600,8 +674,17 @@ fn run_train(a: TrainArgs) -> Result<()> {
         seed: cfg.seed,
     });
     let side = data.image_side();
+    let standardize = match extra.standardize {
+        true => Some(Standardize::of(data.rows(), cfg.train_size)?),
+        false => None,
+    };
+    let standardized = standardize.as_ref().map(|by| Standardized { data: data.rows(), by });
+    let rows: &dyn DataRows = match &standardized {
+        Some(s) => s,
+        None => data.rows(),
+    };
     let mut view = TrainView { out: &out, extra: &extra, stop, bar: None, side };
-    let outcome = fit(&mut trainer, data.rows(), &opts, &mut view).map_err(|e| {
+    let outcome = fit(&mut trainer, rows, &opts, &mut view).map_err(|e| {
         let kept = out.join(CHECKPOINT);
         let e = flagged(e);
         if kept.is_file() {
@@ -625,11 +708,20 @@ fn run_train(a: TrainArgs) -> Result<()> {
     }
     say!("Training took {:.6} minutes", trainer.training_seconds() / 60.0);
     let rbm = trainer.rbm();
-    save_model(&out.join("model.safetensors"), &rbm, config_metadata(&cfg, trainer.epoch()))?;
+    let model_path = out.join("model.safetensors");
+    let gaussian_model = trainer.gaussian_model();
+    match &gaussian_model {
+        Some(g) => save_gaussian_model(&model_path, g, standardize.as_ref(), config_metadata(&cfg, trainer.epoch()))?,
+        None => save_model(&model_path, &rbm, config_metadata(&cfg, trainer.epoch()))?,
+    }
     match side {
         Some(side) => {
-            let init = data.sample_start(extra.sampling.n_chains(data.sample_rows()), cfg.seed)?;
-            let secs = draw_samples(&rbm, &init, side, &extra.sampling, cfg.seed, n_threads, &out)?;
+            let mut init = data.sample_start(extra.sampling.n_chains(data.sample_rows()), cfg.seed)?;
+            if let Some(z) = &standardize {
+                z.apply(&mut init);
+            }
+            let gaussian = gaussian_model.as_ref().map(|g| (&g.sigma[..], standardize.as_ref()));
+            let secs = draw_samples(&rbm, gaussian, &init, side, &extra.sampling, cfg.seed, n_threads, &out)?;
             write_report(&out, &cfg, trainer.history(), true, true)?;
             say!("Sampling took {secs:.2} seconds; wrote {} (open index.html)", out.display());
         }
@@ -647,21 +739,30 @@ enum TrainData {
     File { path: PathBuf, rows: Box<dyn DataRows> },
 }
 
-/// --data: a .npy or .csv file (whose values must lie in [0, 1], checked
-/// here, before anything is written), else an MNIST directory.
-fn open_train_data(flag: Option<&PathBuf>) -> Result<TrainData> {
+/// --data: a .npy or .csv file (whose values must be finite, and for binary
+/// units lie in [0, 1]: checked here, before anything is written), else an
+/// MNIST directory.
+fn open_train_data(flag: Option<&PathBuf>, label_column: Option<&str>, unit_interval: bool) -> Result<TrainData> {
+    if label_column.is_some() && flag.and_then(|p| p.extension()).is_none_or(|e| !e.eq_ignore_ascii_case("csv")) {
+        bail!("--label-column: for a .csv --data file");
+    }
     let ext = flag.and_then(|p| p.extension()).map(|e| e.to_string_lossy().to_lowercase());
     match (flag, ext.as_deref()) {
         (Some(path), Some("npy")) => {
             say!("... loading data");
             let f = rbm::npy::NpyFile::open(path)?;
-            f.check_values(true)?;
+            f.check_values(unit_interval)?;
             Ok(TrainData::File { path: path.clone(), rows: Box::new(f) })
         }
         (Some(path), Some("csv")) => {
             say!("... loading data");
-            let t = rbm::csv::read_csv(path, None)?;
-            t.check_unit_interval()?;
+            let mut t = rbm::csv::read_csv(path, None)?;
+            if let Some(name) = label_column {
+                t.take_column(name)?;
+            }
+            if unit_interval {
+                t.check_unit_interval()?;
+            }
             Ok(TrainData::File { path: path.clone(), rows: Box::new(t) })
         }
         _ => Ok(TrainData::Mnist(Box::new(load_data(&flag.cloned())?))),
@@ -727,9 +828,10 @@ fn write_report(
         csv += &format!("{},{},{:.3},{},{}\n", r.epoch, r.cost, r.seconds, ll, r.ll_estimator.as_deref().unwrap_or(""));
     }
     write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
-    let cost_name = match cfg.method {
-        Method::Pcd => "stochastic pseudo-likelihood",
-        Method::Cd => "reconstruction log-probability",
+    let cost_name = match (cfg.visible, cfg.method) {
+        (Visible::Gaussian, _) => "minus the reconstruction's squared error",
+        (_, Method::Pcd) => "stochastic pseudo-likelihood",
+        (_, Method::Cd) => "reconstruction log-probability",
     };
     write_atomic(&out.join("learning_curve.svg"), report::learning_curve_svg(history, cost_name).as_bytes())?;
     // through the JSON text, so that f32 fields print as written (0.1, not 0.10000000149011612)
@@ -766,9 +868,13 @@ fn refuse_other_run(out: &Path, cfg: &TrainConfig) -> Result<()> {
 }
 
 fn run_sample(a: SampleArgs) -> Result<()> {
-    let (rbm, _) = load_model(&a.model)?;
+    let (rbm, meta) = load_model(&a.model)?;
+    let gaussian = match meta.get("visible").map(String::as_str) {
+        Some("gaussian") => Some(rbm::modelfile::load_gaussian_model(&a.model)?),
+        _ => None,
+    };
     let n_threads = threads(a.threads)?;
-    let data = open_train_data(a.io.data.as_ref())?;
+    let data = open_train_data(a.io.data.as_ref(), a.io.label_column.as_deref(), gaussian.is_none())?;
     let n_cols = data.rows().n_cols();
     if n_cols != rbm.n_visible {
         bail!(
@@ -785,14 +891,21 @@ fn run_sample(a: SampleArgs) -> Result<()> {
     };
     check_sampling(&a.sampling, data.sample_rows())?;
     prepare_out(&a.io.out)?;
-    let init = data.sample_start(a.sampling.n_chains(data.sample_rows()), a.seed)?;
-    let secs = draw_samples(&rbm, &init, side, &a.sampling, a.seed, n_threads, &a.io.out)?;
+    let mut init = data.sample_start(a.sampling.n_chains(data.sample_rows()), a.seed)?;
+    if let Some((_, Some(z))) = &gaussian {
+        z.apply(&mut init);
+    }
+    let g = gaussian.as_ref().map(|(g, z)| (&g.sigma[..], z.as_ref()));
+    let secs = draw_samples(&rbm, g, &init, side, &a.sampling, a.seed, n_threads, &a.io.out)?;
     say!("Sampling took {secs:.2} seconds; wrote {}", a.io.out.join("samples.png").display());
     Ok(())
 }
 
 fn load_mnist_model(path: &Path) -> Result<Rbm> {
-    let (rbm, _) = load_model(path)?;
+    let (rbm, meta) = load_model(path)?;
+    if meta.get("visible").map(String::as_str) == Some("gaussian") {
+        bail!("{}: a Gaussian-Bernoulli model; this command handles binary models only, for now", path.display());
+    }
     if rbm.n_visible != 784 {
         bail!("{}: the model has {} visible units; MNIST needs 784", path.display(), rbm.n_visible);
     }

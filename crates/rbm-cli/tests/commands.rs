@@ -315,3 +315,116 @@ fn data_files_with_bad_values_are_named_and_nothing_is_written() {
         &d,
     );
 }
+
+fn digits() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/digits/digits.csv")
+}
+
+fn gaussian_args(out: &Path, epochs: usize) -> Vec<String> {
+    let (o, e, d) = (out.to_str().unwrap(), epochs.to_string(), digits());
+    [
+        "train",
+        "--data",
+        d.to_str().unwrap(),
+        "--label-column",
+        "label",
+        "--visible",
+        "gaussian",
+        "--standardize",
+        "--hidden",
+        "16",
+        "--method",
+        "cd",
+        "-k",
+        "1",
+        "--lr",
+        "0.01",
+        "--batch-size",
+        "20",
+        "--epochs",
+        &e,
+        "--samples",
+        "2",
+        "--plot-every",
+        "10",
+        "--out",
+        o,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn a_gaussian_model_trains_on_the_shipped_digits_samples_and_resumes() {
+    let d = tmpdir("gaussian-digits");
+    let whole = d.join("whole");
+    let printed = run_ok(&strs(&gaussian_args(&whole, 3)));
+    assert!(printed.contains("Training epoch 2"), "{printed}");
+    let (g, z) = rbm::modelfile::load_gaussian_model(&whole.join("model.safetensors")).unwrap();
+    assert_eq!((g.rbm.n_visible, g.rbm.n_hidden), (64, 16), "the label column is not a visible unit");
+    assert!(g.sigma.iter().all(|&s| s == 1.0));
+    let z = z.expect("--standardize stores the data's statistics");
+    // pixel_0 is 0 in every image: mean 0, and a deviation of 1 instead of 0
+    assert_eq!((z.mean[0], z.std[0]), (0.0, 1.0));
+    assert!(z.std.iter().all(|&s| s > 0.0) && z.mean.iter().any(|&m| m > 1.0));
+    let csv = std::fs::read_to_string(whole.join("metrics.csv")).unwrap();
+    let costs: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    assert!(costs.iter().all(|&c| c < 0.0) && costs[2] > costs[0], "the reconstruction improves: {costs:?}");
+    assert!(whole.join("samples.png").exists() && whole.join("filters_at_epoch_2.png").exists());
+    // rbm sample draws from it, in the data's units, from the digits
+    let s = d.join("sample");
+    let (m, dg) = (whole.join("model.safetensors"), digits());
+    run_ok(&[
+        "sample",
+        "--model",
+        m.to_str().unwrap(),
+        "--data",
+        dg.to_str().unwrap(),
+        "--label-column",
+        "label",
+        "--out",
+        s.to_str().unwrap(),
+        "--samples",
+        "2",
+        "--plot-every",
+        "5",
+    ]);
+    assert!(s.join("samples.png").exists());
+    // stopped after 2 epochs and resumed (the statistics computed again): the same model
+    let part = d.join("part");
+    run_ok(&strs(&gaussian_args(&part, 2)));
+    let ck = rbm::modelfile::load_checkpoint(&part.join("checkpoint.safetensors")).unwrap();
+    let mut trainer = ck.trainer;
+    trainer.set_epochs(3).unwrap();
+    rbm::modelfile::save_checkpoint(&part.join("checkpoint.safetensors"), &mut trainer, &ck.extra).unwrap();
+    run_ok(&["train", "--resume", part.to_str().unwrap()]);
+    let model = |dir: &Path| std::fs::read(dir.join("model.safetensors")).unwrap();
+    assert!(model(&whole) == model(&part), "the resumed Gaussian run differs");
+}
+
+#[test]
+fn gaussian_flags_are_checked() {
+    let d = watched_out("gaussian-flags");
+    let (o, dg) = (d.to_str().unwrap(), digits());
+    let dgs = dg.to_str().unwrap();
+    fails(&["train", "--out", o, "--standardize"], &["--standardize", "--visible gaussian"], &d);
+    fails(&["train", "--out", o, "--visible", "gaussian", "--sigma", "0"], &["--sigma", "positive"], &d);
+    fails(&["train", "--out", o, "--label-column", "label"], &["--label-column", ".csv"], &d);
+    fails(
+        &["train", "--out", o, "--data", dgs, "--label-column", "nope", "--visible", "gaussian"],
+        &["digits.csv", "no column is named \"nope\""],
+        &d,
+    );
+    // digits' pixels run to 16: binary units refuse them, naming the place
+    fails(
+        &["train", "--out", o, "--data", dgs, "--label-column", "label"],
+        &["digits.csv", "outside [0, 1]", "Gaussian"],
+        &d,
+    );
+    fails(
+        &["train", "--out", o, "--data", dgs, "--label-column", "label", "--visible", "gaussian", "--eval-every", "1"],
+        &["--eval-every"],
+        &d,
+    );
+}

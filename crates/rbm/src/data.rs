@@ -153,6 +153,88 @@ impl DataRows for RowMatrix<'_> {
     }
 }
 
+/// Per-column standardisation: a row v becomes (v - mean) / std.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Standardize {
+    /// `[n_cols]`
+    pub mean: Vec<f32>,
+    /// `[n_cols]`, positive (a constant column gets 1)
+    pub std: Vec<f32>,
+}
+
+impl Standardize {
+    /// The columns' means and standard deviations over the first `rows` rows
+    /// of `data`, in one pass a block at a time (memory does not grow with the
+    /// data), accumulated in f64.
+    pub fn of(data: &dyn DataRows, rows: usize) -> Result<Self> {
+        let m = data.n_cols();
+        let (mut s1, mut s2) = (vec![0f64; m], vec![0f64; m]);
+        let block = (1 << 16) / m.max(1) + 1;
+        let mut buf = vec![0f32; block * m];
+        for start in (0..rows).step_by(block) {
+            let k = block.min(rows - start);
+            data.copy_rows(start, &mut buf[..k * m])?;
+            for row in buf[..k * m].chunks_exact(m) {
+                for (i, &x) in row.iter().enumerate() {
+                    s1[i] += x as f64;
+                    s2[i] += x as f64 * x as f64;
+                }
+            }
+        }
+        let n = rows.max(1) as f64;
+        let mean: Vec<f32> = s1.iter().map(|s| (s / n) as f32).collect();
+        let std = s1
+            .iter()
+            .zip(&s2)
+            .map(|(a, b)| {
+                let var = (b / n - (a / n).powi(2)).max(0.0);
+                if var > 1e-12 {
+                    var.sqrt() as f32
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Ok(Standardize { mean, std })
+    }
+
+    /// `values` (`[rows, n_cols]`) standardised in place: x = (v - mean) / std.
+    pub fn apply(&self, values: &mut [f32]) {
+        let m = self.mean.len();
+        for (k, v) in values.iter_mut().enumerate() {
+            *v = (*v - self.mean[k % m]) / self.std[k % m];
+        }
+    }
+
+    /// `values` (`[rows, n_cols]`) back in the data's units: v = x std + mean.
+    pub fn undo(&self, values: &mut [f32]) {
+        let m = self.mean.len();
+        for (k, v) in values.iter_mut().enumerate() {
+            *v = *v * self.std[k % m] + self.mean[k % m];
+        }
+    }
+}
+
+/// Rows seen through a [`Standardize`].
+pub struct Standardized<'a> {
+    pub data: &'a dyn DataRows,
+    pub by: &'a Standardize,
+}
+
+impl DataRows for Standardized<'_> {
+    fn n_rows(&self) -> usize {
+        self.data.n_rows()
+    }
+    fn n_cols(&self) -> usize {
+        self.data.n_cols()
+    }
+    fn copy_rows(&self, start: usize, out: &mut [f32]) -> Result<()> {
+        self.data.copy_rows(start, out)?;
+        self.by.apply(out);
+        Ok(())
+    }
+}
+
 /// The stream id of the stochastic binarisation (the weights' initialisation
 /// draws from [`crate::model::INIT_STREAM`], so the two never share draws).
 pub const BINARIZE_STREAM: u64 = 7;

@@ -738,9 +738,13 @@ pub const SAMPLE_STREAMS: u64 = 200;
 /// The tutorial's sampling: `n_chains` chains start at `init` (`[n_chains,
 /// n_visible]`, grey values allowed); before each of `n_rows` plotted rows
 /// they take `plot_every` gibbs_vhv steps. Returns, per row, the last step's
-/// mean-field visible activations `[n_chains, n_visible]`.
+/// mean-field visible activations `[n_chains, n_visible]`. With `sigma`
+/// (`[n_visible]`), the visible units are Gaussian (see [`crate::gaussian`])
+/// and the means those of p(v | h).
+#[allow(clippy::too_many_arguments)]
 pub fn sample_rows(
     rbm: &Rbm,
+    sigma: Option<&[f32]>,
     init: &[f32],
     n_rows: usize,
     plot_every: usize,
@@ -750,6 +754,9 @@ pub fn sample_rows(
 ) -> Vec<Vec<f32>> {
     let n_chains = init.len() / rbm.n_visible;
     let mut engine = Engine::new(rbm, n_chains, seed, SAMPLE_STREAMS, DEFAULT_PARTS, n_threads);
+    if let Some(sigma) = sigma {
+        engine.set_sigma(sigma);
+    }
     engine.set_chain_visible(init);
     (0..n_rows)
         .map(|r| {

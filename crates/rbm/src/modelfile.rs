@@ -85,6 +85,61 @@ pub fn save_model(path: &Path, rbm: &Rbm, mut metadata: HashMap<String, String>)
     write_atomic(path, &bytes)
 }
 
+/// Writes a Gaussian-Bernoulli model: the tensors of [`save_model`] plus
+/// `sigma` `[n_visible]`, metadata `"visible": "gaussian"`, and when the data
+/// were standardised, `data_mean` and `data_std` `[n_visible]` (the model
+/// then sees (v - data_mean) / data_std).
+pub fn save_gaussian_model(
+    path: &Path,
+    model: &crate::gaussian::GaussianRbm,
+    standardize: Option<&crate::data::Standardize>,
+    mut metadata: HashMap<String, String>,
+) -> Result<()> {
+    let rbm = &model.rbm;
+    metadata.insert("format".into(), "rbm".into());
+    metadata.insert("format_version".into(), FORMAT_VERSION.into());
+    metadata.insert("n_visible".into(), rbm.n_visible.to_string());
+    metadata.insert("n_hidden".into(), rbm.n_hidden.to_string());
+    metadata.insert("visible".into(), "gaussian".into());
+    let nv = rbm.n_visible;
+    let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = vec![
+        ("W", vec![nv, rbm.n_hidden], &rbm.w),
+        ("hbias", vec![rbm.n_hidden], &rbm.hbias),
+        ("vbias", vec![nv], &rbm.vbias),
+        ("sigma", vec![nv], &model.sigma),
+    ];
+    if let Some(z) = standardize {
+        tensors.push(("data_mean", vec![nv], &z.mean));
+        tensors.push(("data_std", vec![nv], &z.std));
+    }
+    write_atomic(path, &safetensors_bytes(&tensors, metadata))
+}
+
+/// Reads a Gaussian-Bernoulli model file written by [`save_gaussian_model`]:
+/// the model and its standardisation, if any. A binary model file is refused.
+pub fn load_gaussian_model(path: &Path) -> Result<(crate::gaussian::GaussianRbm, Option<crate::data::Standardize>)> {
+    let bytes = std::fs::read(path).map_err(|e| RbmError::io(path, e))?;
+    let (rbm, meta) = parse_model(path, &bytes)?;
+    if meta.get("visible").map(String::as_str) != Some("gaussian") {
+        return Err(RbmError::model_file(
+            path,
+            "not a Gaussian-Bernoulli model (its metadata lacks visible = gaussian)",
+        ));
+    }
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| RbmError::model_file(path, e.to_string()))?;
+    let nv = rbm.n_visible;
+    let sigma = tensor(path, &st, "sigma", &[nv])?;
+    let model = crate::gaussian::GaussianRbm::new(rbm, sigma).map_err(|e| RbmError::model_file(path, e.to_string()))?;
+    let standardize = match st.tensor("data_mean") {
+        Ok(_) => Some(crate::data::Standardize {
+            mean: tensor(path, &st, "data_mean", &[nv])?,
+            std: tensor(path, &st, "data_std", &[nv])?,
+        }),
+        Err(_) => None,
+    };
+    Ok((model, standardize))
+}
+
 /// One f32 tensor of a parsed file, checked for its dtype and shape.
 pub fn tensor(path: &Path, st: &SafeTensors, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
     let t = st.tensor(name).map_err(|_| RbmError::model_file(path, format!("tensor `{name}` is missing")))?;
