@@ -636,12 +636,17 @@ impl Engine {
         let Own { nz, hbuf, wt, ldwt, pre_v, .. } = own;
         xw_product(pre_v, mv, nz, hbuf, wt, *ldwt, mv, 1.0);
         if self.sigma.is_some() {
-            // Gaussian units, in units of sigma: x ~ Normal(b / sigma + h W^T, 1), v_mean = b + sigma h W^T
-            assert!(beta == 1.0 && base_vbias.is_none(), "annealing Gaussian units is not implemented");
-            let Own { vbias, sigma, pre_v, v_mean, vis_streams, .. } = own;
+            // Gaussian units, in units of sigma: x ~ Normal(beta h W^T + b_beta / sigma, 1) and
+            // v_mean = sigma (beta h W^T) + b_beta, where b_beta = beta b + (1 - beta) b_base
+            // (the product of the base model's Gaussians and the model's, annealing)
+            let Own { vbias, vb_eff, sigma, pre_v, v_mean, vis_streams, .. } = own;
+            for (i, e) in vb_eff.iter_mut().enumerate() {
+                let base = base_vbias.map_or(0.0, |v| v[slab.vcols.start + i]);
+                *e = if base_vbias.is_none() && beta == 1.0 { vbias[i] } else { beta * vbias[i] + (1.0 - beta) * base };
+            }
             for (p, m) in pre_v.chunks_exact_mut(mv.max(1)).zip(v_mean.chunks_exact_mut(mv.max(1))).take(b) {
                 for i in 0..mv {
-                    p[i] += vbias[i] / sigma[i];
+                    p[i] = beta * p[i] + vb_eff[i] / sigma[i];
                     m[i] = sigma[i] * p[i];
                 }
             }

@@ -13,6 +13,7 @@
 
 use crate::data::Images;
 use crate::engine::{groups, run_team, split, Engine, Own, Rows, Slab, DEFAULT_PARTS};
+use crate::gaussian::GaussianRbm;
 use crate::math::{sigmoid_sample_groups, softplus_beta_diff_groups, sum_softplus_biased};
 use crate::model::Rbm;
 use std::sync::Mutex;
@@ -169,9 +170,33 @@ impl LogZ {
     }
 }
 
-/// b_B - b_A: the visible biases' share of d log f_β(v) / dβ, per unit.
-fn vbias_gap(rbm: &Rbm, vb_a: &[f32]) -> Vec<f64> {
-    rbm.vbias.iter().zip(vb_a).map(|(&b, &a)| b as f64 - a as f64).collect()
+/// The visible units' share of d log f_β(v) / dβ, per unit i and state x
+/// (as the engine holds it).
+enum VisibleTerm {
+    /// binary units: (b_B - b_A)_i x
+    Binary { gap: Vec<f64> },
+    /// Gaussian units, x = v / σ: [(v - b_A)² - (v - b_B)²]_i / (2 σ_i²)
+    /// = [(x - b_A / σ)² - (x - b_B / σ)²]_i / 2
+    Gaussian { a: Vec<f64>, b: Vec<f64> },
+}
+
+impl VisibleTerm {
+    fn binary(rbm: &Rbm, vb_a: &[f32]) -> Self {
+        VisibleTerm::Binary { gap: rbm.vbias.iter().zip(vb_a).map(|(&b, &a)| b as f64 - a as f64).collect() }
+    }
+
+    fn gaussian(g: &GaussianRbm, vb_a: &[f32]) -> Self {
+        let over_sigma = |v: &[f32]| v.iter().zip(&g.sigma).map(|(&b, &s)| b as f64 / s as f64).collect();
+        VisibleTerm::Gaussian { a: over_sigma(vb_a), b: over_sigma(&g.rbm.vbias) }
+    }
+
+    #[inline]
+    fn at(&self, i: usize, x: f32) -> f64 {
+        match self {
+            VisibleTerm::Binary { gap } => x as f64 * gap[i],
+            VisibleTerm::Gaussian { a, b } => ((x as f64 - a[i]).powi(2) - (x as f64 - b[i]).powi(2)) / 2.0,
+        }
+    }
 }
 
 /// Stream ids of the annealing chains.
@@ -187,9 +212,9 @@ struct Weights {
 }
 
 impl Weights {
-    fn new(rows: usize, rbm: &Rbm) -> Self {
+    fn new(rows: usize, n_hidden: usize, n_visible: usize) -> Self {
         let v = |n: usize| (0..n.div_ceil(8)).map(|_| Mutex::new(vec![0f64; rows])).collect();
-        Weights { hidden: v(rbm.n_hidden), visible: v(rbm.n_visible) }
+        Weights { hidden: v(n_hidden), visible: v(n_visible) }
     }
     /// Row r's total.
     fn totals(self, rows: usize) -> Vec<f64> {
@@ -237,7 +262,8 @@ fn add_group_sums(sums: &[f32], rows: usize, acc: &[Mutex<Vec<f64>>], scale: f64
 }
 
 /// Visible phase for the slab's units: (optionally) x ~ p_β(v|h), then
-/// (optionally) the weight term (b1 - b0)(b_B - b_A)·x per row and group.
+/// (optionally) the weight term (b1 - b0) Σ_i term_i(x_i) per row and group
+/// (for binary units (b1 - b0)(b_B - b_A)·x).
 #[allow(clippy::too_many_arguments)]
 fn anneal_visible(
     eng: &Engine,
@@ -245,7 +271,7 @@ fn anneal_visible(
     own: &mut Own,
     sample_beta: Option<f32>,
     weight: Option<(f32, f32)>,
-    dvb: &[f64],
+    term: &VisibleTerm,
     vb_a: &[f32],
     weights: &Weights,
 ) {
@@ -260,7 +286,7 @@ fn anneal_visible(
             let mut lw = weights.visible[g].lock().unwrap();
             for r in 0..eng.batch {
                 let row = &x[r * mv + j0..r * mv + j0 + w];
-                let dot: f64 = row.iter().zip(&dvb[v0 + j0..]).map(|(&x, &d)| x as f64 * d).sum();
+                let dot: f64 = row.iter().enumerate().map(|(l, &x)| term.at(v0 + j0 + l, x)).sum();
                 lw[r] += (b1 as f64 - b0 as f64) * dot;
             }
         }
@@ -279,23 +305,49 @@ pub fn ais(rbm: &Rbm, vb_a: &[f32], runs: usize, betas: &[f64], seed: u64, n_thr
     let v0: Vec<f32> =
         u.iter().enumerate().map(|(k, &u)| if u < crate::math::sigmoid(vb_a[k % nv]) { 1.0 } else { 0.0 }).collect();
     eng.set_chain_visible(&v0);
-    let dvb = vbias_gap(rbm, vb_a);
-    let weights = Weights::new(runs, rbm);
-    let k = betas.len() - 1;
+    let weights = anneal_forward(&mut eng, &VisibleTerm::binary(rbm, vb_a), vb_a, betas, n_threads);
+    LogZ::from_log_weights(base_log_z(vb_a, rbm.n_hidden), weights.totals(runs))
+}
+
+/// Forward AIS for a Gaussian-Bernoulli RBM, from the base model of
+/// independent Gaussians at `vb_a` (the data's means, say) with the model's
+/// σ (W = 0, hidden biases 0), whose log Z is n_hidden log 2 + Σ_i log(sqrt(2π) σ_i).
+/// Along the way, p_β(v | h) = Normal(β σ W h + β b + (1 - β) b_A, σ²).
+pub fn ais_gaussian(g: &GaussianRbm, vb_a: &[f32], runs: usize, betas: &[f64], seed: u64, n_threads: usize) -> LogZ {
+    let nv = g.rbm.n_visible;
+    let mut eng = Engine::new(&g.rbm, runs, seed, ANNEAL_STREAMS, DEFAULT_PARTS, n_threads);
+    eng.set_sigma(&g.sigma);
+    // v_0 ~ the base model: b_A + σ z
+    let mut z = vec![0f32; runs * nv];
+    crate::gaussian::standard_normals(&mut crate::rng::Stream::new(seed, ANNEAL_STREAMS - 1), &mut z);
+    let v0: Vec<f32> = z.iter().enumerate().map(|(k, &z)| vb_a[k % nv] + g.sigma[k % nv] * z).collect();
+    eng.set_chain_visible(&v0);
+    let weights = anneal_forward(&mut eng, &VisibleTerm::gaussian(g, vb_a), vb_a, betas, n_threads);
+    let log_z_a = g.rbm.n_hidden as f64 * std::f64::consts::LN_2
+        + g.sigma.iter().map(|&s| (2.0 * std::f64::consts::PI).sqrt().ln() + (s as f64).ln()).sum::<f64>();
+    LogZ::from_log_weights(log_z_a, weights.totals(runs))
+}
+
+/// The forward annealing runs from the engine's chains (drawn from the base
+/// model) to the model, accumulating each run's log weight.
+fn anneal_forward(eng: &mut Engine, term: &VisibleTerm, vb_a: &[f32], betas: &[f64], n_threads: usize) -> Weights {
+    let (runs, k) = (eng.batch, betas.len() - 1);
+    let weights = Weights::new(runs, eng.n_hidden, eng.n_visible);
     eng.relayout(n_threads);
+    let eng = &*eng;
     eng.team(|ctx, slab, own| {
         for t in 1..=k {
             let (b0, b1) = (betas[t - 1] as f32, betas[t] as f32);
             let transition = (t < k).then_some(b1);
-            anneal_hidden(&eng, slab, own, Some((b0, b1)), transition, &weights, true);
+            anneal_hidden(eng, slab, own, Some((b0, b1)), transition, &weights, true);
             ctx.sync();
             // the weight of the states sampled at β_t-1, then the transition at β_t
-            anneal_visible(&eng, slab, own, None, Some((b0, b1)), &dvb, vb_a, &weights);
-            anneal_visible(&eng, slab, own, transition, None, &dvb, vb_a, &weights);
+            anneal_visible(eng, slab, own, None, Some((b0, b1)), term, vb_a, &weights);
+            anneal_visible(eng, slab, own, transition, None, term, vb_a, &weights);
             ctx.sync();
         }
     });
-    LogZ::from_log_weights(base_log_z(vb_a, rbm.n_hidden), weights.totals(runs))
+    weights
 }
 
 /// RAISE: for each row of `v` (binary, `[n, n_visible]`), a stochastic lower
@@ -313,9 +365,9 @@ pub fn raise(rbm: &Rbm, vb_a: &[f32], v: &[f32], betas: &[f64], seed: u64, n_thr
     let n = v.len() / nv;
     let mut eng = Engine::new(rbm, n, seed, ANNEAL_STREAMS + 100, DEFAULT_PARTS, n_threads);
     eng.set_chain_visible(v);
-    let dvb = vbias_gap(rbm, vb_a);
+    let term = VisibleTerm::binary(rbm, vb_a);
     let rev: Vec<f64> = betas.iter().rev().cloned().collect();
-    let weights = Weights::new(n, rbm);
+    let weights = Weights::new(n, rbm.n_hidden, rbm.n_visible);
     // log f_1(v) = b_B·v + Σ_j softplus(a_j), in f64.
     let start = neg_free_energies(rbm, v);
     let k = rev.len() - 1;
@@ -327,7 +379,7 @@ pub fn raise(rbm: &Rbm, vb_a: &[f32], v: &[f32], betas: &[f64], seed: u64, n_thr
             // transition at β_prev from the current states (their a is in pre_h)
             anneal_hidden(&eng, slab, own, None, Some(b_prev), &weights, false);
             ctx.sync();
-            anneal_visible(&eng, slab, own, Some(b_prev), Some((b_prev, b_next)), &dvb, vb_a, &weights);
+            anneal_visible(&eng, slab, own, Some(b_prev), Some((b_prev, b_next)), &term, vb_a, &weights);
             ctx.sync();
             // weight of the new states between β_next and β_prev
             anneal_hidden(&eng, slab, own, Some((b_prev, b_next)), None, &weights, true);
