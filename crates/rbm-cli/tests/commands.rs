@@ -428,3 +428,52 @@ fn gaussian_flags_are_checked() {
         &d,
     );
 }
+
+#[test]
+fn eval_of_a_gaussian_model_exact_and_by_ais_agree() {
+    // 16 hidden units: exact by enumeration, and AIS (100 runs, 3,000
+    // temperatures) within 0.1 nat of it, both in the data's units
+    let d = tmpdir("gaussian-eval");
+    let run = d.join("run");
+    run_ok(&strs(&gaussian_args(&run, 5)));
+    let (m, dg) = (run.join("model.safetensors"), digits());
+    let eval = |estimator: &str| {
+        let out = run_ok(&[
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            dg.to_str().unwrap(),
+            "--label-column",
+            "label",
+            "--estimator",
+            estimator,
+            "--ais-steps",
+            "3000",
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["estimator"], estimator);
+        assert_eq!(v["n_images"], 1797);
+        v["avg_ll"].as_f64().unwrap()
+    };
+    let (exact, ais) = (eval("exact"), eval("ais"));
+    assert!(exact.is_finite() && exact < 0.0, "{exact}");
+    assert!((exact - ais).abs() < 0.1, "exact {exact}, AIS {ais}");
+    // RAISE is refused, by name
+    let out = rbm()
+        .args([
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            dg.to_str().unwrap(),
+            "--label-column",
+            "label",
+            "--estimator",
+            "raise",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("RAISE"));
+}
