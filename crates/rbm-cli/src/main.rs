@@ -251,6 +251,9 @@ pub(crate) struct BenchArgs {
     /// Only the tutorial's configuration (PCD-15, batch 20), at both part counts.
     #[arg(long)]
     pub tutorial_only: bool,
+    /// Only (g): Gaussian visible units against binary ones.
+    #[arg(long, conflicts_with = "tutorial_only")]
+    pub gaussian_only: bool,
 }
 
 #[derive(Args)]

@@ -32,7 +32,10 @@
 //! wait, never race. Phases are separated by a spinning barrier (a sleeping one
 //! costs more than the work between two barriers).
 
-use crate::math::{bias_sigmoid, bias_sigmoid_sample_groups, gemm, normal_groups, pad16, xw_product, NzRows};
+use crate::math::{
+    bias_sigmoid, bias_sigmoid_sample_groups, count_nonzero, gemm, normal_groups, pad16, sparse_enough, xw_product,
+    NzRows,
+};
 use crate::model::Rbm;
 use crate::rng::Stream;
 use std::ops::Range;
@@ -178,6 +181,8 @@ pub(crate) struct Own {
     pub hbuf: Vec<f32>,
     /// `[batch]` scratch: a per-row sum
     pub row_sums: Vec<f32>,
+    /// scratch of the normal draws (Gaussian units)
+    pub noise: Vec<f32>,
 }
 
 /// One thread's share of the engine.
@@ -298,6 +303,7 @@ impl Engine {
                     xbuf: vec![0.0; 2 * b * nv],
                     hbuf: vec![0.0; b * nh],
                     row_sums: vec![0.0; b],
+                    noise: Vec::new(),
                     sigma: Vec::new(),
                 };
                 Slab {
@@ -559,6 +565,14 @@ impl Engine {
     ) {
         let width = dense.len() / self.batch.max(1);
         let bufs = read_each(&self.slabs, |s| layer(s).0);
+        let nonzeros: usize = bufs.iter().flatten().map(|b| count_nonzero(b)).sum();
+        if !sparse_enough(nonzeros, self.batch * width) {
+            nz.set_dense(self.batch, width);
+            for (s, buf) in self.slabs.iter().zip(bufs.iter().flatten()) {
+                gather_cols(dense, buf, width, layer(s).1);
+            }
+            return;
+        }
         nz.clear(width);
         for r in 0..self.batch {
             for (s, buf) in self.slabs.iter().zip(bufs.iter().flatten()) {
@@ -566,11 +580,6 @@ impl Engine {
                 nz.push(&buf[r * units.len()..(r + 1) * units.len()], units.start);
             }
             nz.end_row();
-        }
-        if !nz.is_sparse() {
-            for (s, buf) in self.slabs.iter().zip(bufs.iter().flatten()) {
-                gather_cols(dense, buf, width, layer(s).1);
-            }
         }
     }
 
@@ -639,7 +648,7 @@ impl Engine {
             // Gaussian units, in units of sigma: x ~ Normal(beta h W^T + b_beta / sigma, 1) and
             // v_mean = sigma (beta h W^T) + b_beta, where b_beta = beta b + (1 - beta) b_base
             // (the product of the base model's Gaussians and the model's, annealing)
-            let Own { vbias, vb_eff, sigma, pre_v, v_mean, vis_streams, .. } = own;
+            let Own { vbias, vb_eff, sigma, pre_v, v_mean, vis_streams, noise, .. } = own;
             for (i, e) in vb_eff.iter_mut().enumerate() {
                 let base = base_vbias.map_or(0.0, |v| v[slab.vcols.start + i]);
                 *e = if base_vbias.is_none() && beta == 1.0 { vbias[i] } else { beta * vbias[i] + (1.0 - beta) * base };
@@ -651,7 +660,7 @@ impl Engine {
                 }
             }
             let mut v = slab.v.write().unwrap();
-            normal_groups(pre_v, mv, mv, &mut v, vis_streams, b);
+            normal_groups(pre_v, mv, mv, &mut v, vis_streams, b, noise);
             return;
         }
         let Own { vbias, vb_eff, pre_v, v_mean, vis_streams, .. } = own;

@@ -250,30 +250,116 @@ pub fn draw_groups(mean: &[f32], ld: usize, width: usize, sample: &mut [f32], st
     )
 }
 
+/// ln(x) for x in (0, 1] (what Box-Muller needs), vectorisable: x = m 2^e
+/// with m in [1, 2) read off the float's bits, ln x = e ln 2 + ln(m).
+#[inline(always)]
+fn ln_unit(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 127;
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    e as f32 * std::f32::consts::LN_2 + ln_1_to_2(m)
+}
+
+/// (cos 2πt, sin 2πt) for t in [0, 1), vectorisable: the quarter turn q =
+/// floor(4t) and φ = (4t - q) π/2 in [0, π/2), Taylor polynomials of cos and
+/// sin on that range (degrees 12 and 11: errors below 1e-7), then a rotation
+/// by q quarter turns.
+#[inline(always)]
+fn cos_sin_turn(t: f32) -> (f32, f32) {
+    let q4 = 4.0 * t;
+    let q = q4.floor();
+    let phi = (q4 - q) * std::f32::consts::FRAC_PI_2;
+    let p2 = phi * phi;
+    let s = phi
+        * (1.0
+            + p2 * (-1.0 / 6.0
+                + p2 * (1.0 / 120.0 + p2 * (-1.0 / 5040.0 + p2 * (1.0 / 362_880.0 + p2 * (-1.0 / 39_916_800.0))))));
+    let c = 1.0
+        + p2 * (-0.5
+            + p2 * (1.0 / 24.0
+                + p2 * (-1.0 / 720.0
+                    + p2 * (1.0 / 40_320.0 + p2 * (-1.0 / 3_628_800.0 + p2 * (1.0 / 479_001_600.0))))));
+    // rotate (c, s) by q quarter turns: (c, s), (-s, c), (-c, -s), (s, -c)
+    let (odd, neg) = (q == 1.0 || q == 3.0, q >= 2.0);
+    let (x, y) = if odd { (-s, c) } else { (c, s) };
+    if neg {
+        (-x, -y)
+    } else {
+        (x, y)
+    }
+}
+
 /// `sample[r, j] = mean[r, j] + z_j` over `width` columns, z standard
 /// normal draws made by 8-unit groups as [`draw_groups`] makes uniforms: one
 /// draw of eight uniforms per group and row, turned into eight normals by
 /// Box-Muller, (u0, u1) → sqrt(-2 ln(1 - u0)) (cos 2π u1, sin 2π u1), and so
-/// on for the other three pairs (1 - u0 lies in (0, 1]: the logarithm is finite).
-pub fn normal_groups(mean: &[f32], ld: usize, width: usize, sample: &mut [f32], streams: &mut [Stream], rows: usize) {
+/// on for the other three pairs (1 - u0 lies in (0, 1]: the logarithm is
+/// finite). The logarithm, cosine and sine are vectorised approximations
+/// (about 1e-7 off), so the draws differ from [`crate::gaussian::standard_normals`]'s
+/// in the last bits; tests check their moments.
+#[allow(clippy::too_many_arguments)]
+pub fn normal_groups(
+    mean: &[f32],
+    ld: usize,
+    width: usize,
+    sample: &mut [f32],
+    streams: &mut [Stream],
+    rows: usize,
+    scratch: &mut Vec<f32>,
+) {
     assert_eq!(streams.len(), width.div_ceil(8), "one stream per 8-unit group");
-    for (k, st) in streams.iter_mut().enumerate() {
-        let (j0, w) = (8 * k, 8.min(width - 8 * k));
-        for r in 0..rows {
-            let u = uniform8(st);
-            let mut z = [0f32; 8];
-            for p in 0..4 {
-                let radius = (-2.0 * (1.0 - u[2 * p] as f64).ln()).sqrt();
-                let (sin, cos) = (2.0 * std::f64::consts::PI * u[2 * p + 1] as f64).sin_cos();
-                z[2 * p] = (radius * cos) as f32;
-                z[2 * p + 1] = (radius * sin) as f32;
+    // the uniforms of every (group, row), in order, then Box-Muller over all
+    // of them in one loop that vectorises: [pairs] radii' and angles' inputs
+    let pairs = 4 * streams.len() * rows;
+    scratch.resize(4 * pairs, 0.0);
+    let (u, z) = scratch.split_at_mut(2 * pairs);
+    let (u0, u1) = u.split_at_mut(pairs);
+    let (zc, zs) = z.split_at_mut(pairs);
+    crate::raw::dispatch(
+        #[inline(always)]
+        || {
+            let mut at = 0;
+            for st in streams.iter_mut() {
+                for _ in 0..rows {
+                    let u = uniform8(st);
+                    u0[at..at + 4].copy_from_slice(&u[..4]);
+                    u1[at..at + 4].copy_from_slice(&u[4..]);
+                    at += 4;
+                }
             }
-            let at = r * ld + j0;
-            for ((s, &m), &z) in sample[at..at + w].iter_mut().zip(&mean[at..at + w]).zip(&z) {
-                *s = m + z;
+            for k in 0..pairs {
+                let radius = (-2.0 * ln_unit(1.0 - u0[k])).sqrt();
+                let (c, s) = cos_sin_turn(u1[k]);
+                zc[k] = radius * c;
+                zs[k] = radius * s;
             }
-        }
+            for (g, _) in streams.iter().enumerate() {
+                let (j0, w) = (8 * g, 8.min(width - 8 * g));
+                for r in 0..rows {
+                    let k = 4 * (g * rows + r);
+                    let at = r * ld + j0;
+                    for l in 0..w {
+                        let z = if l < 4 { zc[k + l] } else { zs[k + l - 4] };
+                        sample[at + l] = mean[at + l] + z;
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Eight standard normals from eight uniforms in [0, 1), pair by pair
+/// (lanes 0-3 give the radii, lanes 4-7 the angles, so each half is one vector).
+#[inline(always)]
+pub fn box_muller8(u: &[f32; 8]) -> [f32; 8] {
+    let mut z = [0f32; 8];
+    for p in 0..4 {
+        let radius = (-2.0 * ln_unit(1.0 - u[p])).sqrt();
+        let (c, s) = cos_sin_turn(u[4 + p]);
+        z[p] = radius * c;
+        z[4 + p] = radius * s;
     }
+    z
 }
 
 /// `mean = sigm(beta * pre)` (pre unchanged), then `sample` drawn from it by
@@ -466,12 +552,15 @@ pub struct NzRows {
     len: usize,
     start: Vec<usize>,
     cols: usize,
+    /// set by [`NzRows::set_dense`]: nothing compacted, the product is dense
+    dense: bool,
 }
 
 impl NzRows {
     /// Starts a new matrix of `cols` columns, keeping the buffers.
     pub fn clear(&mut self, cols: usize) {
         self.len = 0;
+        self.dense = false;
         self.start.clear();
         self.start.push(0);
         self.cols = cols;
@@ -501,8 +590,13 @@ impl NzRows {
         self.start.push(self.len);
     }
 
-    /// The nonzeros of a dense `[rows, cols]` matrix.
+    /// The nonzeros of a dense `[rows, cols]` matrix (or, when there are too
+    /// many for the sparse product, only that fact: [`NzRows::set_dense`]).
     pub fn of(&mut self, x: &[f32], cols: usize) -> &Self {
+        if !sparse_enough(count_nonzero(x), x.len()) {
+            self.set_dense(x.len() / cols.max(1), cols);
+            return self;
+        }
         self.clear(cols);
         for row in x.chunks_exact(cols.max(1)) {
             self.push(row, 0);
@@ -524,8 +618,39 @@ impl NzRows {
 
     /// Whether at most [`SPARSE_MAX_DENSITY`] of the entries are nonzero.
     pub fn is_sparse(&self) -> bool {
-        self.len as f32 <= SPARSE_MAX_DENSITY * (self.rows() * self.cols) as f32
+        !self.dense && self.len as f32 <= SPARSE_MAX_DENSITY * (self.rows() * self.cols) as f32
     }
+
+    /// Records a `[rows, cols]` matrix found too dense to compact (see
+    /// [`sparse_enough`]): its product is then done densely.
+    pub fn set_dense(&mut self, rows: usize, cols: usize) {
+        self.clear(cols);
+        self.start.resize(rows + 1, 0);
+        self.dense = true;
+    }
+}
+
+/// Whether `nonzeros` of `total` entries are few enough for the sparse product.
+pub fn sparse_enough(nonzeros: usize, total: usize) -> bool {
+    nonzeros as f32 <= SPARSE_MAX_DENSITY * total as f32
+}
+
+/// The number of nonzero values, counted branch-free (a pass much cheaper
+/// than compacting them, done first so that dense operands skip compaction).
+pub fn count_nonzero(x: &[f32]) -> usize {
+    crate::raw::dispatch(
+        #[inline(always)]
+        || {
+            let mut acc = [0u32; 8];
+            let mut chunks = x.chunks_exact(8);
+            for c in &mut chunks {
+                for l in 0..8 {
+                    acc[l] += (c[l] != 0.0) as u32;
+                }
+            }
+            acc.iter().map(|&a| a as usize).sum::<usize>() + chunks.remainder().iter().filter(|&&v| v != 0.0).count()
+        },
+    )
 }
 
 /// Density of nonzeros above which a product is done densely (the measured
