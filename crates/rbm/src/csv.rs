@@ -107,9 +107,9 @@ impl Table {
         }
     }
 
-    /// The rows, for training.
+    /// The rows, for training (a table holds whole rows of finite values).
     pub fn rows(&self) -> RowMatrix<'_> {
-        RowMatrix::new(&self.values, self.n_cols).expect("a table holds whole rows of finite values")
+        RowMatrix::from_checked(&self.values, self.n_cols)
     }
 
     /// Removes the column named `name` (from the header) and returns it:
@@ -139,13 +139,12 @@ impl Table {
 
 impl DataRows for Table {
     fn n_rows(&self) -> usize {
-        self.values.len() / self.n_cols
+        self.rows().n_rows()
     }
     fn n_cols(&self) -> usize {
         self.n_cols
     }
     fn copy_rows(&self, start: usize, out: &mut [f32]) -> Result<()> {
-        out.copy_from_slice(&self.values[start * self.n_cols..start * self.n_cols + out.len()]);
-        Ok(())
+        self.rows().copy_rows(start, out)
     }
 }

@@ -134,6 +134,12 @@ impl<'a> RowMatrix<'a> {
         Ok(RowMatrix { values, n_cols })
     }
 
+    /// Rows already known to be whole and finite (a parsed table's).
+    pub(crate) fn from_checked(values: &'a [f32], n_cols: usize) -> Self {
+        debug_assert!(n_cols > 0 && values.len().is_multiple_of(n_cols));
+        RowMatrix { values, n_cols }
+    }
+
     /// The values, `[n_rows, n_cols]`.
     pub fn values(&self) -> &'a [f32] {
         self.values
