@@ -218,15 +218,18 @@ struct FeaturesArgs {
     /// The model file (model.safetensors).
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
-    /// The images to transform.
+    /// The images to transform (MNIST).
     #[arg(long, value_enum, default_value = "test")]
     split: Split,
-    /// Output .npy file: float32, shape [images, n_hidden].
+    /// Output .npy file: float32, shape [rows, n_hidden].
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Directory with the MNIST files.
-    #[arg(long, value_name = "DIR")]
+    /// Directory with the MNIST files, or a .npy or .csv file whose rows are transformed.
+    #[arg(long, value_name = "DIR|FILE")]
     data: Option<PathBuf>,
+    /// A CSV column (by its header name) that holds labels, not data.
+    #[arg(long, value_name = "NAME")]
+    label_column: Option<String>,
 }
 
 #[derive(Args)]
@@ -499,17 +502,48 @@ fn load_mnist_model(path: &Path) -> Result<Rbm> {
     Ok(rbm)
 }
 
+/// p(h = 1 | v) for every row of an MNIST split or of a data file: for a
+/// Gaussian model, of the rows standardised as it was trained.
 fn run_features(a: FeaturesArgs) -> Result<()> {
-    let rbm = load_mnist_model(&a.model)?;
-    let data = load_data(&a.data)?;
-    let images = split_images(&data, a.split);
-    let mut features = Vec::with_capacity(images.n * rbm.n_hidden);
-    for start in (0..images.n).step_by(1000) {
-        let chunk = images.slice(start..(start + 1000).min(images.n)).to_f32();
-        features.extend(rbm.propup(&chunk).mean);
+    let (rbm, meta) = load_model(&a.model)?;
+    let gaussian = match meta.get("visible").map(String::as_str) {
+        Some("gaussian") => Some(rbm::modelfile::load_gaussian_model(&a.model)?),
+        _ => None,
+    };
+    let file = a.data.as_ref().filter(|p| p.is_file());
+    let rows: Box<dyn DataRows> = match file {
+        Some(path) => match open_train_data(Some(path), a.label_column.as_deref(), gaussian.is_none())? {
+            TrainData::File { rows, .. } => rows,
+            TrainData::Mnist(_) => bail!("--data {}: not a .npy or .csv file", path.display()),
+        },
+        None => Box::new(split_images(&load_data(&a.data)?, a.split).clone()),
+    };
+    if rows.n_cols() != rbm.n_visible {
+        bail!(
+            "{}: the model has {} visible units; the rows have {} values",
+            a.model.display(),
+            rbm.n_visible,
+            rows.n_cols()
+        );
     }
-    write_atomic(&a.out, &rbm::modelfile::npy_bytes(&features, &[images.n, rbm.n_hidden]))?;
-    say!("wrote {} ({} x {} float32)", a.out.display(), images.n, rbm.n_hidden);
+    let (n, nv) = (rows.n_rows(), rows.n_cols());
+    let mut features = Vec::with_capacity(n * rbm.n_hidden);
+    let mut chunk = vec![0f32; 1000 * nv];
+    for start in (0..n).step_by(1000) {
+        let chunk = &mut chunk[..(1000.min(n - start)) * nv];
+        rows.copy_rows(start, chunk)?;
+        match &gaussian {
+            Some((g, z)) => {
+                if let Some(z) = z {
+                    z.apply(chunk);
+                }
+                features.extend(g.prob_h_given_v(chunk).into_iter().map(|p| p as f32));
+            }
+            None => features.extend(rbm.propup(chunk).mean),
+        }
+    }
+    write_atomic(&a.out, &rbm::modelfile::npy_bytes(&features, &[n, rbm.n_hidden]))?;
+    say!("wrote {} ({n} x {} float32)", a.out.display(), rbm.n_hidden);
     Ok(())
 }
 

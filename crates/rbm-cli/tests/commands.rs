@@ -477,3 +477,39 @@ fn eval_of_a_gaussian_model_exact_and_by_ais_agree() {
         .unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("RAISE"));
 }
+
+#[test]
+fn features_of_a_gaussian_model_are_p_h_given_the_standardised_rows() {
+    let d = tmpdir("gaussian-features");
+    let run = d.join("run");
+    run_ok(&strs(&gaussian_args(&run, 2)));
+    let (m, dg, out) = (run.join("model.safetensors"), digits(), d.join("f.npy"));
+    run_ok(&[
+        "features",
+        "--model",
+        m.to_str().unwrap(),
+        "--data",
+        dg.to_str().unwrap(),
+        "--label-column",
+        "label",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let bytes = std::fs::read(&out).unwrap();
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = String::from_utf8_lossy(&bytes[10..10 + header_len]);
+    assert!(header.contains("'shape': (1797, 16)"), "{header}");
+    let got: Vec<f32> =
+        bytes[10 + header_len..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    // the same from the library: the rows, standardised, through p(h | v)
+    let (g, z) = rbm::modelfile::load_gaussian_model(&m).unwrap();
+    let mut t = rbm::csv::read_csv(&dg, None).unwrap();
+    t.take_column("label").unwrap();
+    let mut v = t.values.clone();
+    z.unwrap().apply(&mut v);
+    let want = g.prob_h_given_v(&v);
+    assert_eq!(got.len(), want.len());
+    for (a, b) in got.iter().zip(&want) {
+        assert!((*a as f64 - b).abs() < 1e-6, "{a} vs {b}");
+    }
+}
