@@ -240,6 +240,9 @@ struct FiltersArgs {
     /// Output PNG file.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// The image shape HxW of the visible units (default: a square).
+    #[arg(long, value_name = "HxW")]
+    image_shape: Option<String>,
 }
 
 #[derive(Args)]
@@ -549,11 +552,28 @@ fn run_features(a: FeaturesArgs) -> Result<()> {
 
 fn run_filters(a: FiltersArgs) -> Result<()> {
     let (rbm, _) = load_model(&a.model)?;
-    let side = (rbm.n_visible as f64).sqrt().round() as usize;
-    if side * side != rbm.n_visible {
-        bail!("{}: {} visible units do not form a square image", a.model.display(), rbm.n_visible);
-    }
-    filters_image(&rbm, side).save_png(&a.out)?;
+    let nv = rbm.n_visible;
+    let shape = match &a.image_shape {
+        Some(text) => {
+            let parsed =
+                text.split_once(['x', 'X']).and_then(|(h, w)| Some((h.trim().parse().ok()?, w.trim().parse().ok()?)));
+            match parsed {
+                Some((h, w)) if h * w == nv && h > 0 => (h, w),
+                Some((h, w)) => {
+                    bail!("--image-shape {text}: {h} x {w} = {} pixels, the model has {nv} visible units", h * w)
+                }
+                None => bail!("--image-shape {text}: expected HxW, as 28x28"),
+            }
+        }
+        None => {
+            let side = (nv as f64).sqrt().round() as usize;
+            if side * side != nv {
+                bail!("{}: {nv} visible units do not form a square image; give --image-shape HxW", a.model.display());
+            }
+            (side, side)
+        }
+    };
+    rbm::images::filters_image_shaped(&rbm, shape).save_png(&a.out)?;
     say!("wrote {}", a.out.display());
     Ok(())
 }

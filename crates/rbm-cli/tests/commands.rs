@@ -513,3 +513,39 @@ fn features_of_a_gaussian_model_are_p_h_given_the_standardised_rows() {
         assert!((*a as f64 - b).abs() < 1e-6, "{a} vs {b}");
     }
 }
+
+#[test]
+fn filters_of_rows_that_are_not_square_images_take_an_image_shape() {
+    let d = tmpdir("image-shape");
+    let csv = d.join("six.csv");
+    let rows: String =
+        (0..40).map(|i| format!("{},{},{},{},{},{}\n", i % 2, (i / 2) % 2, 1, 0, i % 2, 1 - i % 2)).collect();
+    std::fs::write(&csv, rows).unwrap();
+    let run = d.join("run");
+    run_ok(&[
+        "train",
+        "--data",
+        csv.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--hidden",
+        "4",
+        "--batch-size",
+        "4",
+        "--epochs",
+        "1",
+    ]);
+    let (m, png) = (run.join("model.safetensors"), d.join("f.png"));
+    let (m, p) = (m.to_str().unwrap(), png.to_str().unwrap());
+    fails(&["filters", "--model", m, "--out", p], &["6 visible units", "--image-shape"], &run);
+    fails(
+        &["filters", "--model", m, "--out", p, "--image-shape", "2x4"],
+        &["--image-shape 2x4", "8 pixels", "6 visible"],
+        &run,
+    );
+    fails(&["filters", "--model", m, "--out", p, "--image-shape", "six"], &["--image-shape six", "HxW"], &run);
+    run_ok(&["filters", "--model", m, "--out", p, "--image-shape", "2x3"]);
+    let g = rbm::images::read_png(&png).unwrap();
+    // 10 x 10 tiles of 2 x 3 pixels with 1-pixel gaps
+    assert_eq!((g.width, g.height), (10 * 4 - 1, 10 * 3 - 1));
+}

@@ -45,7 +45,13 @@ pub fn tile_raster_images(x: &[f32], img: (usize, usize), tiles: (usize, usize))
 /// The filters of the first 100 hidden units: column j of W as a 28 x 28 tile,
 /// 10 x 10 tiles (289 x 289 for MNIST). `side` is the image side (sqrt n_visible).
 pub fn filters_image(rbm: &Rbm, side: usize) -> Grey {
+    filters_image_shaped(rbm, (side, side))
+}
+
+/// [`filters_image`] for images of `shape` = (height, width), height x width = n_visible.
+pub fn filters_image_shaped(rbm: &Rbm, shape: (usize, usize)) -> Grey {
     let (nv, nh) = (rbm.n_visible, rbm.n_hidden);
+    assert_eq!(shape.0 * shape.1, nv, "the image shape must hold n_visible pixels");
     let k = nh.min(100);
     // W^T's first k rows: `[k, n_visible]`
     let mut wt = vec![0f32; k * nv];
@@ -54,7 +60,7 @@ pub fn filters_image(rbm: &Rbm, side: usize) -> Grey {
             wt[j * nv + i] = rbm.w[i * nh + j];
         }
     }
-    tile_raster_images(&wt, (side, side), (10, 10))
+    tile_raster_images(&wt, shape, (10, 10))
 }
 
 /// The samples picture: `rows[r]` holds the mean-field visible activations
