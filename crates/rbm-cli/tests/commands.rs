@@ -460,22 +460,30 @@ fn eval_of_a_gaussian_model_exact_and_by_ais_agree() {
     let (exact, ais) = (eval("exact"), eval("ais"));
     assert!(exact.is_finite() && exact < 0.0, "{exact}");
     assert!((exact - ais).abs() < 0.1, "exact {exact}, AIS {ais}");
-    // RAISE is refused, by name
-    let out = rbm()
-        .args([
-            "eval",
-            "--model",
-            m.to_str().unwrap(),
-            "--data",
-            dg.to_str().unwrap(),
-            "--label-column",
-            "label",
-            "--estimator",
-            "raise",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("RAISE"));
+    // RAISE on every row: not above the exact figure beyond its error bar, and near it
+    let out = run_ok(&[
+        "eval",
+        "--model",
+        m.to_str().unwrap(),
+        "--data",
+        dg.to_str().unwrap(),
+        "--label-column",
+        "label",
+        "--estimator",
+        "raise",
+        "--raise-images",
+        "1797",
+        "--raise-steps",
+        "3000",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let (raise, hi) = (v["avg_ll"].as_f64().unwrap(), v["avg_ll_hi"].as_f64().unwrap());
+    assert!(
+        raise - (hi - raise) / 3.0 * 3.0 <= exact + 1e-9 || raise <= exact + (hi - raise),
+        "RAISE {raise} (+3 s.e. {hi}) above exact {exact}"
+    );
+    assert!(raise > exact - 1.0, "RAISE {raise} far below exact {exact}");
 }
 
 #[test]

@@ -323,9 +323,7 @@ pub fn ais_gaussian(g: &GaussianRbm, vb_a: &[f32], runs: usize, betas: &[f64], s
     let v0: Vec<f32> = z.iter().enumerate().map(|(k, &z)| vb_a[k % nv] + g.sigma[k % nv] * z).collect();
     eng.set_chain_visible(&v0);
     let weights = anneal_forward(&mut eng, &VisibleTerm::gaussian(g, vb_a), vb_a, betas, n_threads);
-    let log_z_a = g.rbm.n_hidden as f64 * std::f64::consts::LN_2
-        + g.sigma.iter().map(|&s| (2.0 * std::f64::consts::PI).sqrt().ln() + (s as f64).ln()).sum::<f64>();
-    LogZ::from_log_weights(log_z_a, weights.totals(runs))
+    LogZ::from_log_weights(gaussian_base_log_z(g), weights.totals(runs))
 }
 
 /// The forward annealing runs from the engine's chains (drawn from the base
@@ -361,32 +359,63 @@ fn anneal_forward(eng: &mut Engine, term: &VisibleTerm, vb_a: &[f32], betas: &[f
 /// an unbiased estimate of the annealing model's own p(v), so E[log p̂] does
 /// not exceed it. Returns log p̂ for each row.
 pub fn raise(rbm: &Rbm, vb_a: &[f32], v: &[f32], betas: &[f64], seed: u64, n_threads: usize) -> Vec<f64> {
-    let nv = rbm.n_visible;
-    let n = v.len() / nv;
+    let n = v.len() / rbm.n_visible;
     let mut eng = Engine::new(rbm, n, seed, ANNEAL_STREAMS + 100, DEFAULT_PARTS, n_threads);
     eng.set_chain_visible(v);
-    let term = VisibleTerm::binary(rbm, vb_a);
-    let rev: Vec<f64> = betas.iter().rev().cloned().collect();
-    let weights = Weights::new(n, rbm.n_hidden, rbm.n_visible);
     // log f_1(v) = b_B·v + Σ_j softplus(a_j), in f64.
     let start = neg_free_energies(rbm, v);
+    let weights = anneal_reverse(&mut eng, &VisibleTerm::binary(rbm, vb_a), vb_a, betas, n_threads);
+    let log_z_a = base_log_z(vb_a, rbm.n_hidden);
+    weights.totals(n).iter().zip(&start).map(|(w, s)| s + w - log_z_a).collect()
+}
+
+/// [`raise`] for a Gaussian-Bernoulli RBM, annealing back to the base model
+/// of [`ais_gaussian`] (independent Gaussians at `vb_a` with the model's σ).
+pub fn raise_gaussian(
+    g: &GaussianRbm,
+    vb_a: &[f32],
+    v: &[f32],
+    betas: &[f64],
+    seed: u64,
+    n_threads: usize,
+) -> Vec<f64> {
+    let n = v.len() / g.rbm.n_visible;
+    let mut eng = Engine::new(&g.rbm, n, seed, ANNEAL_STREAMS + 100, DEFAULT_PARTS, n_threads);
+    eng.set_sigma(&g.sigma);
+    eng.set_chain_visible(v);
+    let start: Vec<f64> = g.free_energy(v).iter().map(|f| -f).collect();
+    let weights = anneal_reverse(&mut eng, &VisibleTerm::gaussian(g, vb_a), vb_a, betas, n_threads);
+    weights.totals(n).iter().zip(&start).map(|(w, s)| s + w - gaussian_base_log_z(g)).collect()
+}
+
+/// log Z of the Gaussian base model: n_hidden log 2 + Σ_i log(sqrt(2π) σ_i).
+fn gaussian_base_log_z(g: &GaussianRbm) -> f64 {
+    g.rbm.n_hidden as f64 * std::f64::consts::LN_2
+        + g.sigma.iter().map(|&s| (2.0 * std::f64::consts::PI).sqrt().ln() + (s as f64).ln()).sum::<f64>()
+}
+
+/// The reverse annealing runs from the engine's chains (the data) at β = 1
+/// back to the base model, accumulating each path's log weight.
+fn anneal_reverse(eng: &mut Engine, term: &VisibleTerm, vb_a: &[f32], betas: &[f64], n_threads: usize) -> Weights {
+    let rev: Vec<f64> = betas.iter().rev().cloned().collect();
+    let weights = Weights::new(eng.batch, eng.n_hidden, eng.n_visible);
     let k = rev.len() - 1;
     eng.relayout(n_threads);
+    let eng = &*eng;
     eng.team(|ctx, slab, own| {
-        anneal_hidden(&eng, slab, own, None, None, &weights, true);
+        anneal_hidden(eng, slab, own, None, None, &weights, true);
         for t in 1..=k {
             let (b_prev, b_next) = (rev[t - 1] as f32, rev[t] as f32);
             // transition at β_prev from the current states (their a is in pre_h)
-            anneal_hidden(&eng, slab, own, None, Some(b_prev), &weights, false);
+            anneal_hidden(eng, slab, own, None, Some(b_prev), &weights, false);
             ctx.sync();
-            anneal_visible(&eng, slab, own, Some(b_prev), Some((b_prev, b_next)), &term, vb_a, &weights);
+            anneal_visible(eng, slab, own, Some(b_prev), Some((b_prev, b_next)), term, vb_a, &weights);
             ctx.sync();
             // weight of the new states between β_next and β_prev
-            anneal_hidden(&eng, slab, own, Some((b_prev, b_next)), None, &weights, true);
+            anneal_hidden(eng, slab, own, Some((b_prev, b_next)), None, &weights, true);
         }
     });
-    let log_z_a = base_log_z(vb_a, rbm.n_hidden);
-    weights.totals(n).iter().zip(&start).map(|(w, s)| s + w - log_z_a).collect()
+    weights
 }
 
 /// Mean and standard error of some values.
@@ -542,36 +571,55 @@ pub fn evaluate(rbm: &Rbm, v: &[f32], vb_a: &[f32], opts: &EvalOptions, n_thread
         _ => {}
     }
     if with_raise {
-        // a random subset of the rows, chosen with the seed
-        let mut rows: Vec<usize> = (0..n).collect();
-        let mut rng = crate::rng::Stream::new(opts.seed, ANNEAL_STREAMS + 50);
-        for i in (1..n).rev() {
-            rows.swap(i, rng.below(i as u64 + 1) as usize);
-        }
-        rows.truncate(opts.raise_images.min(n));
-        rows.sort_unstable();
         let nv = rbm.n_visible;
-        let sub: Vec<f32> = rows.iter().flat_map(|&r| v[r * nv..(r + 1) * nv].iter().cloned()).collect();
-        let lp = raise(rbm, vb_a, &sub, &ais_schedule(opts.raise_steps), opts.seed, n_threads);
-        let (mean, se) = mean_se(&lp);
-        let reference_avg_ll =
-            reference_log_z.map(|lz| rows.iter().map(|&r| nfe[r]).sum::<f64>() / rows.len() as f64 - lz);
-        report.raise = Some(RaiseReport {
-            n_images: rows.len(),
-            steps: opts.raise_steps,
-            avg_ll: mean,
-            avg_ll_lo: mean - 3.0 * se,
-            avg_ll_hi: mean + 3.0 * se,
-            reference_avg_ll,
+        add_raise(&mut report, estimator, &nfe, reference_log_z, v, nv, opts, |sub| {
+            raise(rbm, vb_a, sub, &ais_schedule(opts.raise_steps), opts.seed, n_threads)
         });
-        if estimator == Estimator::Raise {
-            report.avg_ll = mean;
-            report.avg_ll_lo = mean - 3.0 * se;
-            report.avg_ll_hi = mean + 3.0 * se;
-            report.n_images = rows.len();
-        }
     }
     report
+}
+
+/// RAISE on a random subset of the rows of `v` (`opts.raise_images` of
+/// them, chosen with the seed; `run` gives log p̂ for each row it is given),
+/// added to `report` beside the reference estimate (the exact or AIS log Z,
+/// on the same rows, from their -F(v), `nfe`), or as the report's figure
+/// when `estimator` is RAISE.
+#[allow(clippy::too_many_arguments)]
+fn add_raise(
+    report: &mut Report,
+    estimator: Estimator,
+    nfe: &[f64],
+    reference_log_z: Option<f64>,
+    v: &[f32],
+    nv: usize,
+    opts: &EvalOptions,
+    run: impl FnOnce(&[f32]) -> Vec<f64>,
+) {
+    let n = v.len() / nv;
+    let mut rows: Vec<usize> = (0..n).collect();
+    let mut rng = crate::rng::Stream::new(opts.seed, ANNEAL_STREAMS + 50);
+    for i in (1..n).rev() {
+        rows.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    rows.truncate(opts.raise_images.min(n));
+    rows.sort_unstable();
+    let sub: Vec<f32> = rows.iter().flat_map(|&r| v[r * nv..(r + 1) * nv].iter().cloned()).collect();
+    let (mean, se) = mean_se(&run(&sub));
+    let reference_avg_ll = reference_log_z.map(|lz| rows.iter().map(|&r| nfe[r]).sum::<f64>() / rows.len() as f64 - lz);
+    report.raise = Some(RaiseReport {
+        n_images: rows.len(),
+        steps: opts.raise_steps,
+        avg_ll: mean,
+        avg_ll_lo: mean - 3.0 * se,
+        avg_ll_hi: mean + 3.0 * se,
+        reference_avg_ll,
+    });
+    if estimator == Estimator::Raise {
+        report.avg_ll = mean;
+        report.avg_ll_lo = mean - 3.0 * se;
+        report.avg_ll_hi = mean + 3.0 * se;
+        report.n_images = rows.len();
+    }
 }
 
 /// Largest hidden layer that [`evaluate_gaussian`] enumerates (2^20 states, each
@@ -581,8 +629,8 @@ pub const GAUSSIAN_EXACT_MAX_HIDDEN: usize = 20;
 /// The average log-density of the rows of `v` (`[n, n_visible]`, in the units
 /// the model sees) under a Gaussian-Bernoulli model: exact when the hidden
 /// layer is small enough to enumerate (and `opts.estimator` allows), else by
-/// AIS from independent Gaussians at `base` with the model's σ. RAISE is not
-/// available for Gaussian units (yet): asking for it is an error.
+/// AIS from independent Gaussians at `base` with the model's σ, with RAISE on
+/// a subset of the rows beside it (or alone, when asked for).
 pub fn evaluate_gaussian(
     g: &GaussianRbm,
     v: &[f32],
@@ -591,11 +639,12 @@ pub fn evaluate_gaussian(
     n_threads: usize,
 ) -> crate::Result<Report> {
     let n = v.len() / g.rbm.n_visible;
-    let mean_nfe = -g.free_energy(v).iter().sum::<f64>() / n as f64;
+    let nfe: Vec<f64> = g.free_energy(v).iter().map(|f| -f).collect();
+    let mean_nfe = nfe.iter().sum::<f64>() / n as f64;
     let small = g.rbm.n_hidden <= GAUSSIAN_EXACT_MAX_HIDDEN;
-    let estimator = match opts.estimator {
-        Estimator::Auto if small => Estimator::Exact,
-        Estimator::Auto => Estimator::Ais,
+    let (estimator, with_raise) = match opts.estimator {
+        Estimator::Auto if small => (Estimator::Exact, false),
+        Estimator::Auto => (Estimator::Ais, true),
         Estimator::Exact if !small => {
             return Err(crate::RbmError::param(
                 "estimator",
@@ -605,32 +654,36 @@ pub fn evaluate_gaussian(
                 ),
             ))
         }
-        Estimator::Raise => {
-            return Err(crate::RbmError::param("estimator", "RAISE is not implemented for Gaussian units"))
-        }
-        e => e,
+        e => (e, e == Estimator::Raise),
     };
     let (logz, lo, hi, runs, steps) = match estimator {
         Estimator::Exact => {
             let lz = g.exact_log_z();
-            (lz, lz, lz, None, None)
+            (Some(lz), lz, lz, None, None)
         }
-        _ => {
+        Estimator::Ais => {
             let z = ais_gaussian(g, base, opts.ais_runs, &ais_schedule(opts.ais_steps), opts.seed, n_threads);
-            (z.log_z, z.lo, z.hi, Some(opts.ais_runs), Some(opts.ais_steps))
+            (Some(z.log_z), z.lo, z.hi, Some(opts.ais_runs), Some(opts.ais_steps))
         }
+        _ => (None, f64::NAN, f64::NAN, None, None),
     };
-    Ok(Report {
+    let mut report = Report {
         estimator: format!("{estimator:?}").to_lowercase(),
-        logz: Some(logz),
-        logz_lo: Some(lo),
-        logz_hi: Some(hi),
-        avg_ll: mean_nfe - logz,
+        logz,
+        logz_lo: logz.map(|_| lo),
+        logz_hi: logz.map(|_| hi),
+        avg_ll: logz.map_or(f64::NAN, |lz| mean_nfe - lz),
         avg_ll_lo: mean_nfe - hi,
         avg_ll_hi: mean_nfe - lo,
         n_images: n,
         ais_runs: runs,
         ais_steps: steps,
         raise: None,
-    })
+    };
+    if with_raise {
+        add_raise(&mut report, estimator, &nfe, logz, v, g.rbm.n_visible, opts, |sub| {
+            raise_gaussian(g, base, sub, &ais_schedule(opts.raise_steps), opts.seed, n_threads)
+        });
+    }
+    Ok(report)
 }

@@ -290,3 +290,18 @@ fn the_fast_box_muller_matches_the_libm_formula_and_the_normal_moments() {
     assert!(m(1).abs() < 5.0 * 0.0011 && (m(2) - 1.0).abs() < 5.0 * 0.0016, "{} {}", m(1), m(2));
     assert!(m(3).abs() < 5.0 * 0.0027 && (m(4) - 3.0).abs() < 5.0 * 0.0055, "{} {}", m(3), m(4));
 }
+
+#[test]
+fn gaussian_raise_stays_below_the_exact_log_likelihood_and_near_it() {
+    // RAISE's estimate does not exceed log p(v) in expectation: over 100 rows
+    // its mean must be at most the exact mean plus 3 standard errors, and on
+    // this easy model (1,000 temperatures) within 0.5 nat of it
+    let g = model(30, 12, 0.3, 12);
+    let v: Vec<f32> = clusters(100, 30, 4).iter().map(|x| 0.3 * x).collect();
+    let lz = g.exact_log_z();
+    let exact = -g.free_energy(&v).iter().sum::<f64>() / 100.0 - lz;
+    let lp = rbm::estimate::raise_gaussian(&g, &[0.0; 30], &v, &rbm::estimate::ais_schedule(1000), 14, 2);
+    let (mean, se) = rbm::estimate::mean_se(&lp);
+    assert!(mean <= exact + 3.0 * se, "RAISE {mean} ± {se} above exact {exact}");
+    assert!(mean > exact - 0.5, "RAISE {mean} far below exact {exact}");
+}
