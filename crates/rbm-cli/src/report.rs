@@ -57,16 +57,17 @@ pub fn index_html(
     for (k, v) in config {
         h += &format!("<tr><th>{}</th><td>{}</td></tr>\n", esc(k), esc(v));
     }
-    h += "</table>\n<h2>Metrics</h2>\n<table>\n<tr><th>epoch</th><th>cost</th><th>seconds</th><th>validation log-likelihood</th><th>estimator</th></tr>\n";
+    h += "</table>\n<h2>Metrics</h2>\n<table>\n<tr><th>epoch</th><th>cost</th><th>seconds</th><th>validation log-likelihood</th><th>estimator</th><th>free-energy gap</th></tr>\n";
     for r in history {
         let ll = r.log_likelihood.map_or(String::new(), |l| format!("{l:.3}"));
         h += &format!(
-            "<tr><td>{}</td><td>{:.4}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{:.4}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             r.epoch,
             r.cost,
             r.seconds,
             ll,
-            esc(r.ll_estimator.as_deref().unwrap_or(""))
+            esc(r.ll_estimator.as_deref().unwrap_or("")),
+            r.free_energy_gap.map_or(String::new(), |g| format!("{g:.3}"))
         );
     }
     h += "</table>\n<h2>Learning curves</h2>\n<img src=\"learning_curve.svg\" alt=\"learning curves\">\n";

@@ -48,13 +48,22 @@ pub struct FitOptions<'a> {
     /// also call [`Observer::checkpoint`] every this many minibatches of an epoch
     pub checkpoint_every: Option<usize>,
     pub validation: Option<Validation<'a>>,
+    /// (training rows, validation rows), `[n, n_visible]` each, as the model
+    /// sees them: the free-energy gap between them after every epoch
+    pub free_energy_gap: Option<(&'a [f32], &'a [f32])>,
 }
 
 impl FitOptions<'_> {
     /// `n_threads` threads, progress every 25 minibatches, checkpoints after
     /// each epoch only, no validation.
     pub fn new(n_threads: usize) -> Self {
-        FitOptions { n_threads: n_threads.max(1), chunk: 25, checkpoint_every: None, validation: None }
+        FitOptions {
+            n_threads: n_threads.max(1),
+            chunk: 25,
+            checkpoint_every: None,
+            validation: None,
+            free_energy_gap: None,
+        }
     }
 }
 
@@ -103,6 +112,10 @@ pub fn fit(
                     let (ll, name) = quick_log_likelihood(&rbm, v.rows, v.base_vbias, v.seed, opts.n_threads);
                     trainer.record_log_likelihood(ll, name);
                 }
+            }
+            if let Some((train, valid)) = opts.free_energy_gap {
+                let gap = trainer.free_energy_gap(train, valid);
+                trainer.record_free_energy_gap(gap);
             }
             observer.epoch_end(trainer)?;
             observer.checkpoint(trainer)?;

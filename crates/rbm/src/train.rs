@@ -163,12 +163,16 @@ pub struct EpochRecord {
     /// how it was estimated, e.g. "exact" or "ais-100x1450"
     #[serde(default)]
     pub ll_estimator: Option<String>,
+    /// mean F(v) of training rows minus mean F(v) of validation rows (the
+    /// practical guide's overfitting monitor: it grows as the model overfits)
+    #[serde(default)]
+    pub free_energy_gap: Option<f64>,
 }
 
 impl EpochRecord {
     /// An epoch's record without a log-likelihood.
     pub fn new(epoch: usize, cost: f64, seconds: f64) -> Self {
-        EpochRecord { epoch, cost, seconds, log_likelihood: None, ll_estimator: None }
+        EpochRecord { epoch, cost, seconds, log_likelihood: None, ll_estimator: None, free_energy_gap: None }
     }
 }
 
@@ -668,6 +672,27 @@ impl Trainer {
         c.epochs = epochs;
         self.config = CheckedConfig(c);
         Ok(())
+    }
+
+    /// Mean F(v) of `train` minus mean F(v) of `valid` (rows `[n, n_visible]`,
+    /// as the model sees them), with the current parameters, for either unit kind.
+    pub fn free_energy_gap(&mut self, train: &[f32], valid: &[f32]) -> f64 {
+        let mean = |f: Vec<f64>| f.iter().sum::<f64>() / f.len().max(1) as f64;
+        match self.gaussian_model() {
+            Some(g) => mean(g.free_energy(train)) - mean(g.free_energy(valid)),
+            None => {
+                let rbm = self.rbm();
+                let f = |v: &[f32]| crate::estimate::neg_free_energies(&rbm, v).iter().map(|x| -x).collect();
+                mean(f(train)) - mean(f(valid))
+            }
+        }
+    }
+
+    /// Records the free-energy gap in the last finished epoch's record.
+    pub fn record_free_energy_gap(&mut self, gap: f64) {
+        if let Some(r) = self.history.last_mut() {
+            r.free_energy_gap = Some(gap);
+        }
     }
 
     /// Adds the validation log-likelihood to the last finished epoch's record.

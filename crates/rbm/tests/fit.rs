@@ -100,3 +100,21 @@ fn validation_adds_the_exact_log_likelihood_every_n_epochs() {
     assert_eq!(t.history()[1].ll_estimator.as_deref(), Some("exact"));
     assert!(lls[3].is_some());
 }
+
+#[test]
+fn the_free_energy_gap_is_recorded_after_every_epoch_as_defined() {
+    let values = rows();
+    let data = RowMatrix::new(&values, 6).unwrap();
+    let (train, valid) = (&values[..60], &values[60..120]);
+    let mut t = trainer(2);
+    let mut opts = FitOptions::new(2);
+    opts.free_energy_gap = Some((train, valid));
+    fit(&mut t, &data, &opts, &mut ()).unwrap();
+    let gaps: Vec<Option<f64>> = t.history().iter().map(|r| r.free_energy_gap).collect();
+    assert!(gaps.iter().all(|g| g.is_some()), "{gaps:?}");
+    // the last one, from its definition with the final parameters (in f32 sums)
+    let m = t.rbm();
+    let mean = |v: &[f32]| m.free_energy(v).iter().map(|&f| f as f64).sum::<f64>() / (v.len() / 6) as f64;
+    let want = mean(train) - mean(valid);
+    assert!((gaps[1].unwrap() - want).abs() < 1e-5, "{:?} vs {want}", gaps[1]);
+}
