@@ -395,12 +395,14 @@ pub(crate) fn write_report(
     has_samples: bool,
     has_filters: bool,
 ) -> rbm::Result<()> {
-    let mut csv = String::from("epoch,cost,seconds,valid_log_likelihood,ll_estimator,free_energy_gap\n");
+    let mut csv =
+        String::from("epoch,cost,seconds,valid_log_likelihood,ll_estimator,free_energy_gap,reconstruction_mse\n");
     for r in history {
         let ll = r.log_likelihood.map_or(String::new(), |l| l.to_string());
         let gap = r.free_energy_gap.map_or(String::new(), |g| g.to_string());
+        let mse = r.reconstruction_mse.map_or(String::new(), |m| m.to_string());
         csv += &format!(
-            "{},{},{:.3},{},{},{gap}\n",
+            "{},{},{:.3},{},{},{gap},{mse}\n",
             r.epoch,
             r.cost,
             r.seconds,

@@ -104,7 +104,11 @@ fn eval_every_adds_the_exact_validation_log_likelihood_to_the_metrics() {
     let csv = std::fs::read_to_string(d.join("metrics.csv")).unwrap();
     let last: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
     assert_eq!(last[4], "exact", "{csv}");
-    assert!(csv.starts_with("epoch,cost,seconds,valid_log_likelihood,ll_estimator,free_energy_gap\n"), "{csv}");
+    assert!(
+        csv.starts_with("epoch,cost,seconds,valid_log_likelihood,ll_estimator,free_energy_gap,reconstruction_mse\n"),
+        "{csv}"
+    );
+    assert!(last[6].parse::<f64>().unwrap() > 0.0, "the reconstruction error: {csv}");
     assert!(last[5].parse::<f64>().unwrap().is_finite(), "the free-energy gap of MNIST runs: {csv}");
     let in_metrics: f64 = last[3].parse().unwrap();
     // the final model's figure by `rbm eval` on the same (seeded) validation images

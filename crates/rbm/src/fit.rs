@@ -49,7 +49,8 @@ pub struct FitOptions<'a> {
     pub checkpoint_every: Option<usize>,
     pub validation: Option<Validation<'a>>,
     /// (training rows, validation rows), `[n, n_visible]` each, as the model
-    /// sees them: the free-energy gap between them after every epoch
+    /// sees them: the free-energy gap between them, and the training rows'
+    /// reconstruction error, after every epoch
     pub free_energy_gap: Option<(&'a [f32], &'a [f32])>,
 }
 
@@ -114,8 +115,8 @@ pub fn fit(
                 }
             }
             if let Some((train, valid)) = opts.free_energy_gap {
-                let gap = trainer.free_energy_gap(train, valid);
-                trainer.record_free_energy_gap(gap);
+                let (gap, mse) = (trainer.free_energy_gap(train, valid), trainer.reconstruction_mse(train));
+                trainer.record_monitors(gap, mse);
             }
             observer.epoch_end(trainer)?;
             observer.checkpoint(trainer)?;

@@ -167,12 +167,24 @@ pub struct EpochRecord {
     /// practical guide's overfitting monitor: it grows as the model overfits)
     #[serde(default)]
     pub free_energy_gap: Option<f64>,
+    /// the mean-field reconstruction's squared error per row on the training
+    /// rows of the gap: Σ_i (v_i - E[v_i | h = p(h | v)])²
+    #[serde(default)]
+    pub reconstruction_mse: Option<f64>,
 }
 
 impl EpochRecord {
     /// An epoch's record without a log-likelihood.
     pub fn new(epoch: usize, cost: f64, seconds: f64) -> Self {
-        EpochRecord { epoch, cost, seconds, log_likelihood: None, ll_estimator: None, free_energy_gap: None }
+        EpochRecord {
+            epoch,
+            cost,
+            seconds,
+            log_likelihood: None,
+            ll_estimator: None,
+            free_energy_gap: None,
+            reconstruction_mse: None,
+        }
     }
 }
 
@@ -688,10 +700,29 @@ impl Trainer {
         }
     }
 
-    /// Records the free-energy gap in the last finished epoch's record.
-    pub fn record_free_energy_gap(&mut self, gap: f64) {
+    /// The mean-field reconstruction's squared error per row of `v` (`[n,
+    /// n_visible]`, as the model sees them): v → q = p(h | v) → the mean of
+    /// p(v | h = q) (sigm(q W^T + b) for binary units, b + σ q W^T for
+    /// Gaussian ones), Σ_i (v_i - that)² averaged over the rows.
+    pub fn reconstruction_mse(&mut self, v: &[f32]) -> f64 {
+        let gaussian = self.gaussian_model();
+        let rbm = self.rbm();
+        let (recon, n) = match &gaussian {
+            Some(g) => {
+                let q: Vec<f32> = g.prob_h_given_v(v).into_iter().map(|p| p as f32).collect();
+                (g.mean_v_given_h(&q).into_iter().map(|x| x as f32).collect::<Vec<_>>(), v.len() / rbm.n_visible)
+            }
+            None => (rbm.propdown(&rbm.propup(v).mean).mean, v.len() / rbm.n_visible),
+        };
+        v.iter().zip(&recon).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>() / n.max(1) as f64
+    }
+
+    /// Records the free-energy gap and the reconstruction error in the last
+    /// finished epoch's record.
+    pub fn record_monitors(&mut self, gap: f64, mse: f64) {
         if let Some(r) = self.history.last_mut() {
             r.free_energy_gap = Some(gap);
+            r.reconstruction_mse = Some(mse);
         }
     }
 

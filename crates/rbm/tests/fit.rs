@@ -117,4 +117,9 @@ fn the_free_energy_gap_is_recorded_after_every_epoch_as_defined() {
     let mean = |v: &[f32]| m.free_energy(v).iter().map(|&f| f as f64).sum::<f64>() / (v.len() / 6) as f64;
     let want = mean(train) - mean(valid);
     assert!((gaps[1].unwrap() - want).abs() < 1e-5, "{:?} vs {want}", gaps[1]);
+    // and the reconstruction error, from the one-thread reference
+    let recon = m.propdown(&m.propup(train).mean).mean;
+    let mse = train.iter().zip(&recon).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>() / 10.0;
+    assert_eq!(t.history()[1].reconstruction_mse, Some(mse));
+    assert!(mse < t.history()[0].reconstruction_mse.unwrap() + 1.0, "the two bars are easy: it does not blow up");
 }
