@@ -312,6 +312,11 @@ struct TrainArgs {
     /// the data's units.
     #[arg(long)]
     standardize: bool,
+    /// Validation rows for a --data file (same format and columns): the
+    /// free-energy gap and the reconstruction error are measured on them and
+    /// on as many training rows (up to 1,000) after every epoch.
+    #[arg(long, value_name = "FILE", requires = "data")]
+    valid: Option<PathBuf>,
     /// Parts the units are split into: the grain of the parallel work, so
     /// that up to this many threads have work (results depend neither on it
     /// nor on --threads).
@@ -319,7 +324,7 @@ struct TrainArgs {
     parts: usize,
     /// Continue the interrupted run in DIR from its checkpoint, with the
     /// configuration stored there, to its configured number of epochs.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "standardize", "out", "chains", "samples", "plot_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "standardize", "valid", "out", "chains", "samples", "plot_every"])]
     resume: Option<PathBuf>,
     /// Also write a checkpoint every N minibatches (one is always written after each epoch).
     #[arg(long, value_name = "N")]

@@ -19,6 +19,9 @@ pub(crate) struct RunExtra {
     /// --label-column
     #[serde(default)]
     label_column: Option<String>,
+    /// --valid
+    #[serde(default)]
+    valid: Option<PathBuf>,
     /// --eval-every
     #[serde(default)]
     eval_every: Option<usize>,
@@ -202,6 +205,7 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
                 data: data.file().map(Path::to_path_buf),
                 standardize: a.standardize,
                 label_column: label_column.clone(),
+                valid: a.valid.clone(),
                 eval_every: a.eval_every,
             };
             let trainer = if is_gaussian {
@@ -240,15 +244,35 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
         false => None,
     };
     let standardized = standardize.as_ref().map(|by| Standardized { data: data.rows(), by });
-    // the free-energy gap between 1,000 training and 1,000 validation images (MNIST), as the model sees them
-    let gap_rows = mnist.map(|m| {
-        let (mut train, mut valid) = (m.train.slice(0..1000).to_f32(), m.valid.slice(0..1000).to_f32());
-        if let Some(z) = &standardize {
-            z.apply(&mut train);
-            z.apply(&mut valid);
+    // the free-energy gap between up to 1,000 training and as many validation
+    // rows (MNIST's, or --valid's), as the model sees them
+    let valid_rows = match &extra.valid {
+        Some(path) => {
+            let v = open_train_data(Some(path), label_column.as_deref(), !is_gaussian)?;
+            let rows = v.rows();
+            if rows.n_cols() != n_visible {
+                bail!("--valid {}: rows of {} values; the data's have {n_visible}", path.display(), rows.n_cols());
+            }
+            let mut out = vec![0f32; rows.n_rows().min(1000) * n_visible];
+            rows.copy_rows(0, &mut out)?;
+            Some(out)
         }
-        (train, valid)
-    });
+        None => mnist.map(|m| m.valid.slice(0..1000).to_f32()),
+    };
+    let gap_rows = match valid_rows {
+        Some(mut valid) => {
+            let n = (valid.len() / n_visible).min(cfg.train_size);
+            valid.truncate(n * n_visible);
+            let mut train = vec![0f32; n * n_visible];
+            data.rows().copy_rows(0, &mut train)?;
+            if let Some(z) = &standardize {
+                z.apply(&mut train);
+                z.apply(&mut valid);
+            }
+            Some((train, valid))
+        }
+        None => None,
+    };
     opts.free_energy_gap = gap_rows.as_ref().map(|(t, v)| (&t[..], &v[..]));
     let rows: &dyn DataRows = match &standardized {
         Some(s) => s,

@@ -561,3 +561,70 @@ fn filters_of_rows_that_are_not_square_images_take_an_image_shape() {
     // 10 x 10 tiles of 2 x 3 pixels with 1-pixel gaps
     assert_eq!((g.width, g.height), (10 * 4 - 1, 10 * 3 - 1));
 }
+
+#[test]
+fn a_valid_file_gives_the_monitors_of_a_file_run() {
+    // the digits split in two files: 1,500 rows to train on, 297 to validate
+    let d = tmpdir("valid-file");
+    let text = std::fs::read_to_string(digits()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (train, valid) = (d.join("train.csv"), d.join("valid.csv"));
+    std::fs::write(&train, lines[..1501].join("\n")).unwrap();
+    std::fs::write(&valid, [&lines[..1], &lines[1501..]].concat().join("\n")).unwrap();
+    let out = d.join("run");
+    run_ok(&[
+        "train",
+        "--data",
+        train.to_str().unwrap(),
+        "--valid",
+        valid.to_str().unwrap(),
+        "--label-column",
+        "label",
+        "--visible",
+        "gaussian",
+        "--standardize",
+        "--hidden",
+        "16",
+        "--method",
+        "cd",
+        "-k",
+        "1",
+        "--lr",
+        "0.01",
+        "--epochs",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--samples",
+        "1",
+        "--plot-every",
+        "5",
+    ]);
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert!(f[5].parse::<f64>().unwrap().is_finite() && f[6].parse::<f64>().unwrap() > 0.0, "{csv}");
+    }
+    // a validation file of other columns is refused, naming it
+    let narrow = d.join("narrow.csv");
+    std::fs::write(&narrow, "a,label\n1,0\n2,1\n").unwrap();
+    let o2 = d.join("run2");
+    let err = rbm()
+        .args([
+            "train",
+            "--data",
+            train.to_str().unwrap(),
+            "--valid",
+            narrow.to_str().unwrap(),
+            "--label-column",
+            "label",
+            "--visible",
+            "gaussian",
+            "--out",
+            o2.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let msg = String::from_utf8_lossy(&err.stderr);
+    assert!(!err.status.success() && msg.contains("narrow.csv") && msg.contains("--valid"), "{msg}");
+}
