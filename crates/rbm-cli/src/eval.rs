@@ -119,16 +119,7 @@ pub(crate) fn eval_gaussian(a: &EvalArgs, n_threads: usize) -> Result<()> {
             );
         }
         if let Some(q) = &report.raise {
-            say!("RAISE (conservative), {} random rows, {} temperatures:", q.n_images, q.steps);
-            say!(
-                "  average log-density: {:.4} nats per row, ±3 s.e. [{:.4}, {:.4}]",
-                q.avg_ll,
-                q.avg_ll_lo,
-                q.avg_ll_hi
-            );
-            if let Some(x) = q.reference_avg_ll {
-                say!("  {} on the same rows: {x:.4}", report.estimator);
-            }
+            print_raise(q, "rows", "log-density", "row", &report.estimator);
         }
         say!("took {secs:.1} s");
     }
@@ -160,16 +151,17 @@ pub(crate) fn print_report(r: &Report, split: &str, binarize: &str, seed: u64, s
         _ => {}
     }
     if let Some(q) = &r.raise {
-        say!("RAISE (conservative), {} random {split} images, {} temperatures:", q.n_images, q.steps);
-        say!(
-            "  average log-likelihood: {:.4} nats per image, ±3 s.e. [{:.4}, {:.4}]",
-            q.avg_ll,
-            q.avg_ll_lo,
-            q.avg_ll_hi
-        );
-        if let Some(x) = q.reference_avg_ll {
-            say!("  {} on the same images: {:.4}", r.estimator, x);
-        }
+        print_raise(q, &format!("{split} images"), "log-likelihood", "image", &r.estimator);
     }
     say!("took {secs:.1} s");
+}
+
+/// RAISE's lines of a report: its figure on `what` (e.g. "test images"), and
+/// the reference estimator's on the same rows.
+fn print_raise(q: &rbm::estimate::RaiseReport, what: &str, quantity: &str, per: &str, reference: &str) {
+    say!("RAISE (conservative), {} random {what}, {} temperatures:", q.n_images, q.steps);
+    say!("  average {quantity}: {:.4} nats per {per}, ±3 s.e. [{:.4}, {:.4}]", q.avg_ll, q.avg_ll_lo, q.avg_ll_hi);
+    if let Some(x) = q.reference_avg_ll {
+        say!("  {reference} on the same {}: {x:.4}", what.split(' ').next_back().unwrap_or(what));
+    }
 }
