@@ -139,18 +139,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train an RBM on MNIST (defaults: the tutorial's PCD-15 run) and write
-    /// filters, samples, metrics and the model into the output directory.
+    /// Train an RBM on MNIST (defaults: the tutorial's PCD-15 run) or on a .npy
+    /// or .csv file, and write filters, samples, metrics and the model into
+    /// the output directory.
     Train(TrainArgs),
     /// Draw the samples picture from a saved model.
     Sample(SampleArgs),
     /// Measure training and sampling speed against the matrix products' own speed.
     Bench(BenchArgs),
-    /// Write the hidden units' probabilities p(h|v) for every image of a split as .npy.
+    /// Write the hidden units' probabilities p(h|v) for every image of a split
+    /// (or row of a data file) as .npy.
     Features(FeaturesArgs),
     /// Draw a model's filters (the first 100 hidden units' weights) as a PNG.
     Filters(FiltersArgs),
-    /// Estimate a model's average log-likelihood per image, in nats, on binarised MNIST.
+    /// Estimate a model's average log-likelihood per image, in nats: a binary
+    /// model's on binarised MNIST, a Gaussian one's on the rows of a data file.
     Eval(EvalArgs),
 }
 
