@@ -310,6 +310,10 @@ struct TrainArgs {
     /// Gaussian units' standard deviation (of the data as the model sees it).
     #[arg(long, default_value_t = 1.0, requires = "visible")]
     sigma: f32,
+    /// Learn the Gaussian units' standard deviations too (on log sigma^2,
+    /// starting from --sigma).
+    #[arg(long)]
+    learn_sigma: bool,
     /// Scale each column to zero mean and unit variance (Gaussian units); the
     /// means and deviations are stored in the model, and samples come back in
     /// the data's units.
@@ -327,7 +331,7 @@ struct TrainArgs {
     parts: usize,
     /// Continue the interrupted run in DIR from its checkpoint, with the
     /// configuration stored there, to its configured number of epochs.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "standardize", "valid", "out", "chains", "samples", "plot_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "learn_sigma", "standardize", "valid", "out", "chains", "samples", "plot_every"])]
     resume: Option<PathBuf>,
     /// Also write a checkpoint every N minibatches (one is always written after each epoch).
     #[arg(long, value_name = "N")]

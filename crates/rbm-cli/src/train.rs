@@ -143,8 +143,8 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
         None => None,
     };
     let is_gaussian = gaussian.or(resumed_gaussian).unwrap_or(false);
-    if !is_gaussian && (a.standardize || a.sigma != 1.0) {
-        bail!("--standardize and --sigma: for Gaussian visible units (--visible gaussian)");
+    if !is_gaussian && (a.standardize || a.sigma != 1.0 || a.learn_sigma) {
+        bail!("--standardize, --sigma and --learn-sigma: for Gaussian visible units (--visible gaussian)");
     }
     if !(a.sigma.is_finite() && a.sigma > 0.0) {
         bail!("--sigma: must be a positive finite number, got {}", a.sigma);
@@ -184,7 +184,7 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
             let mut cfg = TrainConfig::default();
             cfg.method = a.method.into();
             if is_gaussian {
-                cfg.visible = Visible::Gaussian;
+                (cfg.visible, cfg.learn_sigma) = (Visible::Gaussian, a.learn_sigma);
             }
             (cfg.k, cfg.lr, cfg.batch_size, cfg.epochs) = (a.k, a.lr, a.batch_size, a.epochs);
             (cfg.n_hidden, cfg.seed, cfg.n_parts) = (a.hidden, a.seed, a.parts);

@@ -183,6 +183,11 @@ pub(crate) struct Own {
     pub row_sums: Vec<f32>,
     /// scratch of the normal draws (Gaussian units)
     pub noise: Vec<f32>,
+    /// scratch of a learned sigma's gradient: `[2 batch, n_hidden]` means, `[2 batch, mv]` their product with W^T
+    pub qbuf: Vec<f32>,
+    pub qw: Vec<f32>,
+    /// `[mv]` the sigmas after this update's step
+    pub sigma_next: Vec<f32>,
 }
 
 /// One thread's share of the engine.
@@ -197,6 +202,8 @@ pub(crate) struct Slab {
     pub v: RwLock<Vec<f32>>,
     /// `[n_visible, m]` this update's weight increment: written by the hidden side, read by all visible sides
     pub dw: RwLock<Vec<f32>>,
+    /// `[2 batch, m]` h_pos and h_neg means, published for a learned sigma's gradient
+    pub q: RwLock<Vec<f32>>,
 }
 
 /// The minibatch, written by thread 0 before the positive phase.
@@ -220,7 +227,7 @@ pub struct Engine {
     /// `[n_visible]` for Gaussian visible units: their standard deviations. The
     /// engine then holds visible states in units of sigma, x = v / sigma, so
     /// that propup is x W + c as for binary units.
-    pub(crate) sigma: Option<Vec<f32>>,
+    pub(crate) sigma: Option<RwLock<Vec<f32>>>,
 }
 
 /// Which rows a propup reads.
@@ -304,6 +311,9 @@ impl Engine {
                     hbuf: vec![0.0; b * nh],
                     row_sums: vec![0.0; b],
                     noise: Vec::new(),
+                    qbuf: Vec::new(),
+                    qw: Vec::new(),
+                    sigma_next: Vec::new(),
                     sigma: Vec::new(),
                 };
                 Slab {
@@ -311,6 +321,7 @@ impl Engine {
                     h: RwLock::new(vec![0.0; b * m]),
                     v: RwLock::new(vec![0.0; b * mv]),
                     dw: RwLock::new(vec![0.0; nv * m]),
+                    q: RwLock::new(Vec::new()),
                     cols,
                     vcols,
                 }
@@ -334,7 +345,7 @@ impl Engine {
         for slab in &mut self.slabs {
             slab.own.get_mut().unwrap().sigma = sigma[slab.vcols.clone()].to_vec();
         }
-        self.sigma = Some(sigma.to_vec());
+        self.sigma = Some(RwLock::new(sigma.to_vec()));
     }
 
     /// The number of parts.
@@ -354,7 +365,7 @@ impl Engine {
         if t != self.slabs.len() {
             let (rbm, h, v, streams) = (self.to_rbm(), self.chain_hidden(), self.chain_states(), self.streams());
             let data = std::mem::replace(&mut self.data, RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }));
-            let sigma = self.sigma.take();
+            let sigma = self.sigma.take().map(|s| s.into_inner().unwrap());
             *self = Self::layout(&rbm, self.batch, self.n_parts, t, (&streams.0, &streams.1));
             self.data = data;
             if let Some(sigma) = sigma {
@@ -413,8 +424,9 @@ impl Engine {
     /// Sets the chains' visible states, `[batch, n_visible]` (in the data's units).
     pub fn set_chain_visible(&mut self, v: &[f32]) {
         assert_eq!(v.len(), self.batch * self.n_visible, "set_chain_visible: expected [batch, n_visible]");
-        match &self.sigma {
+        match &mut self.sigma {
             Some(sigma) => {
+                let sigma = sigma.get_mut().unwrap();
                 let x: Vec<f32> = v.iter().enumerate().map(|(k, &v)| v / sigma[k % self.n_visible]).collect();
                 self.set_chain_states(&x)
             }
@@ -425,7 +437,8 @@ impl Engine {
     /// The chains' visible states, `[batch, n_visible]` (in the data's units).
     pub fn chain_visible(&mut self) -> Vec<f32> {
         let mut x = self.chain_states();
-        if let Some(sigma) = &self.sigma {
+        if let Some(sigma) = &mut self.sigma {
+            let sigma = sigma.get_mut().unwrap();
             x.iter_mut().enumerate().for_each(|(k, v)| *v *= sigma[k % self.n_visible]);
         }
         x
@@ -705,6 +718,54 @@ impl Engine {
                 *x += d;
             }
         }
+    }
+
+    /// Publishes this slab's h_pos and h_neg means `[2 batch, m]` (before the
+    /// gradient negates h_neg) for [`Engine::learn_sigma`].
+    pub(crate) fn publish_means(&self, slab: &Slab, own: &Own) {
+        let mut q = slab.q.write().unwrap();
+        q.clear();
+        q.extend_from_slice(&own.h_mean);
+    }
+
+    /// A learned sigma's step, for the slab's visible units (before the
+    /// weights and biases change): with x = v / σ and q = p(h | v),
+    ///
+    ///   dF/dlog σ_i² = -(x_i - b_i / σ_i)² / 2 + x_i (q W^T)_i / 2,
+    ///   log σ_i² -= alpha Σ_rows [dF/dlog σ_i²(v_pos) - dF/dlog σ_i²(v_neg)],
+    ///
+    /// with alpha = lr / batch. x is `own.xbuf` (gathered); the means come from
+    /// every slab's [`Engine::publish_means`]. The new sigmas wait in
+    /// `own.sigma_next` until [`Engine::apply_sigma`] (once the phase no longer needs the old).
+    ///
+    /// Phase: reads every slab's q; writes only this slab's own state.
+    pub(crate) fn sigma_step(&self, slab: &Slab, own: &mut Own, alpha: f32) {
+        let (b, nv, nh, mv, v0) = (self.batch, self.n_visible, self.n_hidden, slab.vcols.len(), slab.vcols.start);
+        own.qbuf.resize(2 * b * nh, 0.0);
+        own.qw.resize(2 * b * mv, 0.0);
+        own.sigma_next.resize(mv, 0.0);
+        for s in &self.slabs {
+            gather_cols(&mut own.qbuf, &s.q.read().unwrap(), nh, &s.cols);
+        }
+        let Own { qbuf, qw, wt, ldwt, xbuf, vbias, sigma, sigma_next, .. } = own;
+        crate::math::dense_rows(qw, mv, qbuf, 2 * b, nh, wt, *ldwt, mv, 1.0);
+        for i in 0..mv {
+            let (bs, mut g) = (vbias[i] / sigma[i], 0f64);
+            for r in 0..2 * b {
+                let x = xbuf[r * nv + v0 + i];
+                let d = -(x - bs) * (x - bs) / 2.0 + x * qw[r * mv + i] / 2.0;
+                g += if r < b { d as f64 } else { -(d as f64) };
+            }
+            // log σ² moves by -alpha g, so σ by a factor exp(-alpha g / 2)
+            sigma_next[i] = sigma[i] * (-(alpha as f64) * g / 2.0).exp() as f32;
+        }
+    }
+
+    /// Applies the sigmas [`Engine::sigma_step`] left in `own.sigma_next`.
+    pub(crate) fn apply_sigma(&self, slab: &Slab, own: &mut Own) {
+        own.sigma.copy_from_slice(&own.sigma_next);
+        let mut all = self.sigma.as_ref().expect("Gaussian units").write().unwrap();
+        all[slab.vcols.clone()].copy_from_slice(&own.sigma);
     }
 
     /// Second half, the visible side: W[V_T, :]^T += dW[V_T, :]^T, from every

@@ -74,6 +74,9 @@ pub struct TrainConfig {
     /// the visible units' kind
     #[serde(default)]
     pub visible: Visible,
+    /// Gaussian units: learn log σ² by the same SGD (Cho, Ilin & Raiko 2011)
+    #[serde(default)]
+    pub learn_sigma: bool,
 }
 
 fn two_parts() -> usize {
@@ -95,6 +98,7 @@ impl Default for TrainConfig {
             train_size: 50_000,
             n_parts: DEFAULT_PARTS,
             visible: Visible::Bernoulli,
+            learn_sigma: false,
         }
     }
 }
@@ -135,6 +139,9 @@ impl TrainConfig {
                 "batch_size",
                 format!("{} is larger than the training set ({})", self.batch_size, self.train_size),
             ));
+        }
+        if self.learn_sigma && self.visible != Visible::Gaussian {
+            return Err(RbmError::param("learn_sigma", "only Gaussian visible units have a sigma to learn"));
         }
         if !(1..=MAX_PARTS).contains(&self.n_parts) {
             return Err(RbmError::param("n_parts", format!("must be in 1..={MAX_PARTS}, got {}", self.n_parts)));
@@ -236,7 +243,7 @@ impl Trainer {
 
     /// The Gaussian-Bernoulli model being trained, when the units are Gaussian.
     pub fn gaussian_model(&mut self) -> Option<crate::gaussian::GaussianRbm> {
-        let sigma = self.engine.sigma.clone()?;
+        let sigma = self.engine.sigma.as_ref()?.read().unwrap().clone();
         Some(crate::gaussian::GaussianRbm { rbm: self.engine.to_rbm(), sigma })
     }
 
@@ -408,8 +415,9 @@ impl Update<'_> {
             }
             if let Some(sigma) = &eng.sigma {
                 // Gaussian units are held in units of sigma: x = v / sigma
+                let sigma = sigma.read().unwrap();
                 for row in batch.x.chunks_exact_mut(nv) {
-                    for (x, &s) in row.iter_mut().zip(sigma) {
+                    for (x, &s) in row.iter_mut().zip(sigma.iter()) {
                         *x /= s;
                     }
                 }
@@ -477,6 +485,10 @@ impl Update<'_> {
 
         // Gradient step, hidden side: W[:, C_T] += lr/b [v_pos; v_neg]^T [h_pos; -h_neg].
         let alpha = self.config.lr / b as f32;
+        let learn_sigma = gaussian && self.config.learn_sigma;
+        if learn_sigma {
+            eng.publish_means(slab, own);
+        }
         for h in &mut own.h_mean[b * m..] {
             *h = -*h;
         }
@@ -495,7 +507,11 @@ impl Update<'_> {
         }
         ctx.sync();
 
-        // Visible side: W[V_T, :]^T from every slab's dW, and b_i += lr/b Σ_rows (v_pos - v_neg).
+        // Visible side: a learned sigma's step (from the old parameters), W[V_T, :]^T
+        // from every slab's dW, and b_i += lr/b Σ_rows (v_pos - v_neg).
+        if learn_sigma {
+            eng.sigma_step(slab, own, alpha);
+        }
         eng.add_weights_visible(slab, own);
         let v = slab.vcols.clone();
         let Own { vb_eff: sum, xbuf: x, sigma, .. } = &mut *own;
@@ -515,6 +531,9 @@ impl Update<'_> {
         for (c, &s) in own.vbias.iter_mut().zip(own.vb_eff.iter()) {
             *c += alpha * s;
         }
+        if learn_sigma {
+            eng.apply_sigma(slab, own);
+        }
         ctx.sync();
     }
 
@@ -524,7 +543,7 @@ impl Update<'_> {
     fn squared_error(&self, own: &Own, mv: usize, v0: usize, cols: std::ops::Range<usize>) -> f64 {
         let (b, nv) = (self.engine.batch, self.engine.n_visible);
         let x = &self.engine.data.read().unwrap().x;
-        let sigma = self.engine.sigma.as_ref().expect("Gaussian units");
+        let sigma = self.engine.sigma.as_ref().expect("Gaussian units").read().unwrap();
         let mut total = 0f32;
         for r in 0..b {
             for i in cols.clone() {

@@ -305,3 +305,53 @@ fn gaussian_raise_stays_below_the_exact_log_likelihood_and_near_it() {
     assert!(mean <= exact + 3.0 * se, "RAISE {mean} ± {se} above exact {exact}");
     assert!(mean > exact - 0.5, "RAISE {mean} far below exact {exact}");
 }
+
+#[test]
+fn a_learned_sigma_moves_by_sgd_on_the_closed_form_log_variance_gradient() {
+    // one update on 3 threads: log σ² -= lr dL/dlog σ², with the reference
+    // gradient at the update's own chain end, and W, b, c as without it
+    for method in [rbm::Method::Cd, rbm::Method::Pcd] {
+        let g = model(10, 6, 0.5, 15);
+        let values = clusters(8, 10, 5);
+        let data = rbm::RowMatrix::new(&values, 10).unwrap();
+        let lr = 0.01;
+        let mut cfg = train_config(method, 2, lr, 8, 1, 6, 19, 8);
+        (cfg.visible, cfg.learn_sigma) = (rbm::train::Visible::Gaussian, true);
+        let mut t = rbm::Trainer::new_gaussian(&g, checked(&cfg)).unwrap();
+        t.run(&data, 1, 3).unwrap();
+        let after = t.gaussian_model().unwrap();
+        // the chain was drawn in units of the old sigma; chain_visible reads it in the new one
+        let v_neg: Vec<f32> =
+            t.chain_visible().iter().enumerate().map(|(k, &v)| v / after.sigma[k % 10] * g.sigma[k % 10]).collect();
+        let grad = g.free_energy_gradient(&values, &v_neg);
+        for i in 0..10 {
+            let want = g.sigma[i] as f64 * (-(lr as f64) * grad.log_var[i] / 2.0).exp();
+            assert!((after.sigma[i] as f64 - want).abs() < 1e-5, "{method:?} sigma[{i}]: {} vs {want}", after.sigma[i]);
+            assert!(after.sigma[i] != g.sigma[i], "sigma[{i}] did not move");
+        }
+        for k in 0..60 {
+            let want = g.rbm.w[k] as f64 - lr as f64 * grad.w[k];
+            assert!((after.rbm.w[k] as f64 - want).abs() < 1e-5, "{method:?} W[{k}]");
+        }
+    }
+    // and it does not depend on the thread count
+    let g = model(20, 12, 0.3, 16);
+    let values = clusters(40, 20, 6);
+    let data = rbm::RowMatrix::new(&values, 20).unwrap();
+    let run = |threads: usize| {
+        let mut cfg = train_config(rbm::Method::Pcd, 2, 0.01, 5, 2, 12, 19, 40);
+        (cfg.visible, cfg.learn_sigma) = (rbm::train::Visible::Gaussian, true);
+        let mut t = rbm::Trainer::new_gaussian(&g, checked(&cfg)).unwrap();
+        while !t.done() {
+            t.run(&data, 3, threads).unwrap();
+        }
+        t.gaussian_model().unwrap()
+    };
+    let one = run(1);
+    assert_eq!(one, run(3));
+    assert!(one.sigma.iter().zip(&g.sigma).all(|(a, b)| a != b));
+    // only Gaussian units have a sigma to learn
+    let mut cfg = rbm::TrainConfig::default();
+    cfg.learn_sigma = true;
+    assert!(cfg.check(50_000).unwrap_err().to_string().starts_with("learn_sigma:"));
+}
