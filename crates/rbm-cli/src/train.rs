@@ -126,37 +126,8 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
     if a.eval_every == Some(0) {
         bail!("--eval-every: must be at least 1");
     }
-    let stored = match &a.resume {
-        Some(dir) => {
-            load_checkpoint(&dir.join(CHECKPOINT)).ok().and_then(|ck| serde_json::from_str::<RunExtra>(&ck.extra).ok())
-        }
-        None => None,
-    };
-    let gaussian = match &stored {
-        Some(_) => None, // from the checkpoint below
-        None => Some(a.visible == VisibleArg::Gaussian),
-    };
-    let resumed_gaussian = match &a.resume {
-        Some(dir) => {
-            load_checkpoint(&dir.join(CHECKPOINT)).ok().map(|ck| ck.trainer.config().visible == Visible::Gaussian)
-        }
-        None => None,
-    };
-    let is_gaussian = gaussian.or(resumed_gaussian).unwrap_or(false);
-    if !is_gaussian && (a.standardize || a.sigma != 1.0 || a.learn_sigma) {
-        bail!("--standardize, --sigma and --learn-sigma: for Gaussian visible units (--visible gaussian)");
-    }
-    if !(a.sigma.is_finite() && a.sigma > 0.0) {
-        bail!("--sigma: must be a positive finite number, got {}", a.sigma);
-    }
-    let label_column = a.io.label_column.clone().or(stored.as_ref().and_then(|e| e.label_column.clone()));
-    let data = open_train_data(
-        a.io.data.as_ref().or(stored.as_ref().and_then(|e| e.data.as_ref())),
-        label_column.as_deref(),
-        !is_gaussian,
-    )?;
-    let (n_rows, n_visible) = (data.rows().n_rows(), data.rows().n_cols());
-    let (mut trainer, extra, out) = match &a.resume {
+    // a run to resume: its checkpoint, read once, and what the CLI stored beside it
+    let resumed = match &a.resume {
         Some(dir) => {
             let path = dir.join(CHECKPOINT);
             if !path.is_file() {
@@ -165,6 +136,30 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
             let ck = load_checkpoint(&path)?;
             let extra: RunExtra = serde_json::from_str(&ck.extra)
                 .with_context(|| format!("{}: metadata `extra` is unreadable", path.display()))?;
+            Some((path, ck, extra))
+        }
+        None => None,
+    };
+    let stored = resumed.as_ref().map(|(_, _, extra)| extra);
+    let is_gaussian = match &resumed {
+        Some((_, ck, _)) => ck.trainer.config().visible == Visible::Gaussian,
+        None => a.visible == VisibleArg::Gaussian,
+    };
+    if !is_gaussian && (a.standardize || a.sigma != 1.0 || a.learn_sigma) {
+        bail!("--standardize, --sigma and --learn-sigma: for Gaussian visible units (--visible gaussian)");
+    }
+    if !(a.sigma.is_finite() && a.sigma > 0.0) {
+        bail!("--sigma: must be a positive finite number, got {}", a.sigma);
+    }
+    let label_column = a.io.label_column.clone().or(stored.and_then(|e| e.label_column.clone()));
+    let data = open_train_data(
+        a.io.data.as_ref().or(stored.and_then(|e| e.data.as_ref())),
+        label_column.as_deref(),
+        !is_gaussian,
+    )?;
+    let (n_rows, n_visible) = (data.rows().n_rows(), data.rows().n_cols());
+    let (mut trainer, extra, out) = match (resumed, &a.resume) {
+        (Some((path, ck, extra)), Some(dir)) => {
             ck.trainer
                 .config()
                 .check(n_rows)
@@ -180,7 +175,7 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
             }
             (ck.trainer, extra, dir.clone())
         }
-        None => {
+        _ => {
             let mut cfg = TrainConfig::default();
             cfg.method = a.method.into();
             if is_gaussian {
