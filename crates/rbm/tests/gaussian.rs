@@ -161,6 +161,7 @@ fn clusters(n: usize, nv: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn gaussian_trainer(
     method: rbm::Method,
     k: usize,
@@ -169,9 +170,10 @@ fn gaussian_trainer(
     epochs: usize,
     g: &GaussianRbm,
     rows: usize,
+    learn_sigma: bool,
 ) -> rbm::Trainer {
     let mut cfg = train_config(method, k, lr, batch, epochs, g.rbm.n_hidden, 19, rows);
-    cfg.visible = rbm::train::Visible::Gaussian;
+    (cfg.visible, cfg.learn_sigma) = (rbm::train::Visible::Gaussian, learn_sigma);
     rbm::Trainer::new_gaussian(g, checked(&cfg)).unwrap()
 }
 
@@ -182,7 +184,7 @@ fn one_gaussian_update_is_sgd_on_the_closed_form_gradient_at_its_chain_end() {
         let values = clusters(6, 5, 1);
         let data = rbm::RowMatrix::new(&values, 5).unwrap();
         let lr = 0.01;
-        let mut t = gaussian_trainer(method, 3, lr, 6, 1, &g, 6);
+        let mut t = gaussian_trainer(method, 3, lr, 6, 1, &g, 6, false);
         t.run(&data, 1, 2).unwrap();
         let v_neg = t.chain_visible();
         let grad = g.free_energy_gradient(&values, &v_neg);
@@ -209,7 +211,7 @@ fn gaussian_training_raises_the_exact_log_likelihood() {
         let values = clusters(200, 4, 2);
         let data = rbm::RowMatrix::new(&values, 4).unwrap();
         let ll = |m: &GaussianRbm| -m.free_energy(&values).iter().sum::<f64>() / 200.0 - m.exact_log_z();
-        let mut t = gaussian_trainer(method, 1, 0.01, 10, 30, &g, 200);
+        let mut t = gaussian_trainer(method, 1, 0.01, 10, 30, &g, 200, false);
         rbm::fit(&mut t, &data, &rbm::FitOptions::new(2), &mut ()).unwrap();
         let (before, after) = (ll(&g), ll(&t.gaussian_model().unwrap()));
         // a clear gain (the two clusters are far apart), not a rounding effect
@@ -225,7 +227,7 @@ fn gaussian_training_does_not_depend_on_threads_and_resumes_exactly() {
     let values = clusters(40, 20, 3);
     let data = rbm::RowMatrix::new(&values, 20).unwrap();
     let run = |threads: usize| {
-        let mut t = gaussian_trainer(rbm::Method::Pcd, 2, 0.01, 5, 2, &g, 40);
+        let mut t = gaussian_trainer(rbm::Method::Pcd, 2, 0.01, 5, 2, &g, 40, false);
         while !t.done() {
             t.run(&data, 3, threads).unwrap();
         }
@@ -234,7 +236,7 @@ fn gaussian_training_does_not_depend_on_threads_and_resumes_exactly() {
     let one = run(1);
     assert_eq!(one, run(3));
     // checkpointed mid-epoch and resumed: the same model
-    let mut t = gaussian_trainer(rbm::Method::Pcd, 2, 0.01, 5, 2, &g, 40);
+    let mut t = gaussian_trainer(rbm::Method::Pcd, 2, 0.01, 5, 2, &g, 40, false);
     t.run(&data, 5, 2).unwrap();
     let p = tmpdir("gaussian-ck").join("ck.safetensors");
     rbm::modelfile::save_checkpoint(&p, &mut t, "").unwrap();
@@ -315,9 +317,7 @@ fn a_learned_sigma_moves_by_sgd_on_the_closed_form_log_variance_gradient() {
         let values = clusters(8, 10, 5);
         let data = rbm::RowMatrix::new(&values, 10).unwrap();
         let lr = 0.01;
-        let mut cfg = train_config(method, 2, lr, 8, 1, 6, 19, 8);
-        (cfg.visible, cfg.learn_sigma) = (rbm::train::Visible::Gaussian, true);
-        let mut t = rbm::Trainer::new_gaussian(&g, checked(&cfg)).unwrap();
+        let mut t = gaussian_trainer(method, 2, lr, 8, 1, &g, 8, true);
         t.run(&data, 1, 3).unwrap();
         let after = t.gaussian_model().unwrap();
         // the chain was drawn in units of the old sigma; chain_visible reads it in the new one
@@ -339,9 +339,7 @@ fn a_learned_sigma_moves_by_sgd_on_the_closed_form_log_variance_gradient() {
     let values = clusters(40, 20, 6);
     let data = rbm::RowMatrix::new(&values, 20).unwrap();
     let run = |threads: usize| {
-        let mut cfg = train_config(rbm::Method::Pcd, 2, 0.01, 5, 2, 12, 19, 40);
-        (cfg.visible, cfg.learn_sigma) = (rbm::train::Visible::Gaussian, true);
-        let mut t = rbm::Trainer::new_gaussian(&g, checked(&cfg)).unwrap();
+        let mut t = gaussian_trainer(rbm::Method::Pcd, 2, 0.01, 5, 2, &g, 40, true);
         while !t.done() {
             t.run(&data, 3, threads).unwrap();
         }
