@@ -23,7 +23,7 @@ pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
     }
     let rbm = load_mnist_model(&a.model)?;
     let data = if a.json { load_mnist(&data_dir(&a.data))? } else { load_data(&a.data)? };
-    let images = split_images(&data, a.split).binarize(a.binarize.into(), a.seed).to_f32();
+    let images = split_images(&data, a.split).0.binarize(a.binarize.into(), a.seed).to_f32();
     let vb_a = base_rate_vbias(&data.train);
     let mut opts = EvalOptions::default();
     opts.estimator = a.estimator.into();
@@ -55,7 +55,8 @@ pub(crate) fn eval_gaussian(a: &EvalArgs, n_threads: usize) -> Result<()> {
     let Some(path) = a.data.as_ref().filter(|p| p.is_file()) else {
         bail!("--data: a Gaussian model is evaluated on the rows of a .npy or .csv file");
     };
-    let data = open_train_data(Some(path), a.label_column.as_deref(), false)?;
+    let data =
+        open_train_data(DataSource { data: Some(path), label_column: a.label_column.as_deref(), labels: None }, false)?;
     let rows = data.rows();
     if rows.n_cols() != g.rbm.n_visible {
         bail!("{}: rows of {} values; the model has {} visible units", path.display(), rows.n_cols(), g.rbm.n_visible);
@@ -65,7 +66,7 @@ pub(crate) fn eval_gaussian(a: &EvalArgs, n_threads: usize) -> Result<()> {
     let log_det = match &z {
         Some(z) => {
             z.apply(&mut v);
-            -z.std.iter().map(|&s| (s as f64).ln()).sum::<f64>()
+            z.log_density_shift()
         }
         None => 0.0,
     };

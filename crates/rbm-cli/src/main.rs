@@ -14,12 +14,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rbm::data::{load_mnist, Binarize, Mnist};
 use rbm::data::{Standardize, Standardized};
 use rbm::engine::{sample_rows, DEFAULT_PARTS};
-use rbm::estimate::{base_rate_vbias, evaluate, Estimator, EvalOptions, Report};
+use rbm::estimate::{base_rate_from_sums, base_rate_vbias, evaluate, Estimator, EvalOptions, Report};
 use rbm::fit::{fit, Control, FitOptions, FitOutcome, Observer, Validation};
 use rbm::gaussian::GaussianRbm;
 use rbm::images::{filters_image, samples_image};
 use rbm::modelfile::save_gaussian_model;
 use rbm::modelfile::{load_checkpoint, load_model, save_checkpoint, save_model, write_atomic};
+use rbm::split::{split_rows, Subset};
 use rbm::train::{Method, TrainConfig, Trainer, Visible};
 use rbm::{DataRows, Rbm, RbmError, Stream};
 use std::collections::HashMap;
@@ -110,7 +111,7 @@ impl From<EstimatorArg> for Estimator {
 /// The library's errors in the command line's words: a parameter's name
 /// becomes its flag.
 fn flagged(e: RbmError) -> anyhow::Error {
-    const FLAGS: [(&str, &str); 7] = [
+    const FLAGS: [(&str, &str); 8] = [
         ("k", "-k"),
         ("lr", "--lr"),
         ("batch_size", "--batch-size"),
@@ -118,6 +119,7 @@ fn flagged(e: RbmError) -> anyhow::Error {
         ("n_hidden", "--hidden"),
         ("train_size", "--train-size"),
         ("n_parts", "--parts"),
+        ("valid_fraction", "--valid-fraction"),
     ];
     match &e {
         RbmError::Param { name, msg } => match FLAGS.iter().find(|(n, _)| n == name) {
@@ -233,6 +235,13 @@ struct FeaturesArgs {
     /// A CSV column (by its header name) that holds labels, not data.
     #[arg(long, value_name = "NAME")]
     label_column: Option<String>,
+    /// The rows' class labels: a 1-D integer .npy file, one per row of --data.
+    #[arg(long, value_name = "FILE", conflicts_with = "label_column")]
+    labels: Option<PathBuf>,
+    /// Also write the rows' labels (MNIST's, --labels' or --label-column's)
+    /// here: .npy, int64, shape [rows], in the order of the features.
+    #[arg(long, value_name = "FILE")]
+    labels_out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -324,6 +333,10 @@ struct TrainArgs {
     /// on as many training rows (up to 1,000) after every epoch.
     #[arg(long, value_name = "FILE", requires = "data")]
     valid: Option<PathBuf>,
+    /// Hold out this fraction of a --data file's rows, drawn with --seed, as
+    /// validation rows (instead of --valid); training uses the rest.
+    #[arg(long, value_name = "F", requires = "data", conflicts_with = "valid")]
+    valid_fraction: Option<f64>,
     /// Parts the units are split into: the grain of the parallel work, so
     /// that up to this many threads have work (results depend neither on it
     /// nor on --threads).
@@ -331,13 +344,15 @@ struct TrainArgs {
     parts: usize,
     /// Continue the interrupted run in DIR from its checkpoint, with the
     /// configuration stored there, to its configured number of epochs.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "learn_sigma", "standardize", "valid", "out", "chains", "samples", "plot_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "learn_sigma", "standardize", "valid", "valid_fraction", "labels", "out", "chains", "samples", "plot_every"])]
     resume: Option<PathBuf>,
     /// Also write a checkpoint every N minibatches (one is always written after each epoch).
     #[arg(long, value_name = "N")]
     checkpoint_every: Option<usize>,
-    /// Every N epochs, add the validation images' log-likelihood to the metrics
-    /// (exact for small models, else AIS with 100 runs of 1,450 temperatures).
+    /// Every N epochs, add the validation rows' log-likelihood to the metrics
+    /// (exact for small models, else AIS with 100 runs of 1,450 temperatures):
+    /// MNIST's validation images, or up to 10,000 rows of --valid or
+    /// --valid-fraction, binarised with --seed for binary units.
     #[arg(long, value_name = "N", conflicts_with = "resume")]
     eval_every: Option<usize>,
 }
@@ -354,6 +369,9 @@ struct DataOut {
     /// left out of the visible units.
     #[arg(long, value_name = "NAME")]
     label_column: Option<String>,
+    /// The rows' class labels, a 1-D integer .npy file (checked: one per row).
+    #[arg(long, value_name = "FILE", conflicts_with = "label_column")]
+    labels: Option<PathBuf>,
     /// Output directory for pictures, metrics and the model.
     #[arg(long, value_name = "DIR", default_value = "rbm_plots")]
     out: PathBuf,
@@ -479,7 +497,12 @@ fn run_sample(a: SampleArgs) -> Result<()> {
         _ => None,
     };
     let n_threads = threads(a.threads)?;
-    let data = open_train_data(a.io.data.as_ref(), a.io.label_column.as_deref(), gaussian.is_none())?;
+    let source = DataSource {
+        data: a.io.data.as_ref(),
+        label_column: a.io.label_column.as_deref(),
+        labels: a.io.labels.as_deref(),
+    };
+    let data = open_train_data(source, gaussian.is_none())?;
     let n_cols = data.rows().n_cols();
     if n_cols != rbm.n_visible {
         bail!(
@@ -526,13 +549,27 @@ fn run_features(a: FeaturesArgs) -> Result<()> {
         _ => None,
     };
     let file = a.data.as_ref().filter(|p| p.is_file());
-    let rows: Box<dyn DataRows> = match file {
-        Some(path) => match open_train_data(Some(path), a.label_column.as_deref(), gaussian.is_none())? {
-            TrainData::File { rows, .. } => rows,
-            TrainData::Mnist(_) => bail!("--data {}: not a .npy or .csv file", path.display()),
-        },
-        None => Box::new(split_images(&load_data(&a.data)?, a.split).clone()),
+    let (rows, labels): (Box<dyn DataRows>, Option<Vec<i64>>) = match file {
+        Some(path) => {
+            let src =
+                DataSource { data: Some(path), label_column: a.label_column.as_deref(), labels: a.labels.as_deref() };
+            match open_train_data(src, gaussian.is_none())? {
+                TrainData::File { rows, labels, .. } => (rows, labels),
+                TrainData::Mnist(_) => bail!("--data {}: not a .npy or .csv file", path.display()),
+            }
+        }
+        None => {
+            if a.labels.is_some() || a.label_column.is_some() {
+                bail!("--labels and --label-column: for a .npy or .csv --data file (MNIST brings its labels)");
+            }
+            let mnist = load_data(&a.data)?;
+            let (images, labels) = split_images(&mnist, a.split);
+            (Box::new(images.clone()), Some(labels.iter().map(|&l| l as i64).collect()))
+        }
     };
+    if a.labels_out.is_some() && labels.is_none() {
+        bail!("--labels-out: the rows have no labels; give --labels FILE or --label-column NAME");
+    }
     if rows.n_cols() != rbm.n_visible {
         bail!(
             "{}: the model has {} visible units; the rows have {} values",
@@ -559,6 +596,10 @@ fn run_features(a: FeaturesArgs) -> Result<()> {
     }
     write_atomic(&a.out, &rbm::modelfile::npy_bytes(&features, &[n, rbm.n_hidden]))?;
     say!("wrote {} ({n} x {} float32)", a.out.display(), rbm.n_hidden);
+    if let (Some(path), Some(labels)) = (&a.labels_out, &labels) {
+        write_atomic(path, &rbm::modelfile::npy_i64_bytes(labels))?;
+        say!("wrote {} ({n} int64 labels)", path.display());
+    }
     Ok(())
 }
 
@@ -590,10 +631,11 @@ fn run_filters(a: FiltersArgs) -> Result<()> {
     Ok(())
 }
 
-fn split_images(data: &Mnist, split: Split) -> &rbm::data::Images {
+/// An MNIST split's images and labels.
+fn split_images(data: &Mnist, split: Split) -> (&rbm::data::Images, &[u8]) {
     match split {
-        Split::Train => &data.train,
-        Split::Valid => &data.valid,
-        Split::Test => &data.test,
+        Split::Train => (&data.train, &data.train_labels),
+        Split::Valid => (&data.valid, &data.valid_labels),
+        Split::Test => (&data.test, &data.test_labels),
     }
 }

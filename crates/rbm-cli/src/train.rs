@@ -25,6 +25,12 @@ pub(crate) struct RunExtra {
     /// --eval-every
     #[serde(default)]
     eval_every: Option<usize>,
+    /// --valid-fraction (the split is drawn again from the seed on resume)
+    #[serde(default)]
+    valid_fraction: Option<f64>,
+    /// --labels (checked against the rows again on resume)
+    #[serde(default)]
+    labels: Option<PathBuf>,
 }
 
 /// Draws samples.png as the tutorial: `chains` chains from `init`
@@ -152,12 +158,29 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
         bail!("--sigma: must be a positive finite number, got {}", a.sigma);
     }
     let label_column = a.io.label_column.clone().or(stored.and_then(|e| e.label_column.clone()));
-    let data = open_train_data(
-        a.io.data.as_ref().or(stored.and_then(|e| e.data.as_ref())),
-        label_column.as_deref(),
-        !is_gaussian,
-    )?;
-    let (n_rows, n_visible) = (data.rows().n_rows(), data.rows().n_cols());
+    let labels = a.io.labels.clone().or(stored.and_then(|e| e.labels.clone()));
+    let source = DataSource {
+        data: a.io.data.as_ref().or(stored.and_then(|e| e.data.as_ref())),
+        label_column: label_column.as_deref(),
+        labels: labels.as_deref(),
+    };
+    let data = open_train_data(source, !is_gaussian)?;
+    // --valid-fraction: a seeded split of the file's rows; training sees the rest
+    let seed = resumed.as_ref().map_or(a.seed, |(_, ck, _)| ck.trainer.config().seed);
+    let valid_fraction = a.valid_fraction.or(stored.and_then(|e| e.valid_fraction));
+    let split = match valid_fraction {
+        Some(_) if data.file().is_none() => {
+            bail!("--valid-fraction: for a --data file (MNIST has its validation images)")
+        }
+        Some(f) => Some(split_rows(data.rows().n_rows(), f, seed).map_err(flagged)?),
+        None => None,
+    };
+    let parts = match &split {
+        Some((t, v)) => Some((Subset::new(data.rows(), t)?, Subset::new(data.rows(), v)?)),
+        None => None,
+    };
+    let train_rows: &dyn DataRows = parts.as_ref().map_or(data.rows(), |(t, _)| t);
+    let (n_rows, n_visible) = (train_rows.n_rows(), train_rows.n_cols());
     let (mut trainer, extra, out) = match (resumed, &a.resume) {
         (Some((path, ck, extra)), Some(dir)) => {
             ck.trainer
@@ -184,10 +207,8 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
             (cfg.k, cfg.lr, cfg.batch_size, cfg.epochs) = (a.k, a.lr, a.batch_size, a.epochs);
             (cfg.n_hidden, cfg.seed, cfg.n_parts) = (a.hidden, a.seed, a.parts);
             cfg.train_size = a.train_size.unwrap_or(n_rows);
-            if a.eval_every.is_some() && (data.file().is_some() || is_gaussian) {
-                bail!(
-                    "--eval-every: needs binary validation images, which only MNIST brings for now, for binary units"
-                );
+            if a.eval_every.is_some() && data.file().is_some() && a.valid.is_none() && a.valid_fraction.is_none() {
+                bail!("--eval-every: needs validation rows: give --valid FILE or --valid-fraction F");
             }
             let checked = cfg.check(n_rows).map_err(flagged)?;
             check_sampling(&a.sampling, data.sample_rows())?;
@@ -202,6 +223,8 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
                 label_column: label_column.clone(),
                 valid: a.valid.clone(),
                 eval_every: a.eval_every,
+                valid_fraction: a.valid_fraction,
+                labels: labels.clone(),
             };
             let trainer = if is_gaussian {
                 Trainer::new_gaussian(&GaussianRbm::new(rbm, vec![a.sigma; n_visible])?, checked)?
@@ -218,61 +241,89 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
     }
-    // the validation images, stochastically binarised with the run's seed
     let mnist = match &data {
         TrainData::Mnist(mnist) => Some(mnist),
         TrainData::File { .. } => None,
     };
-    let valid = extra.eval_every.and(mnist).map(|m| m.valid.binarize(Binarize::Stochastic, cfg.seed).to_f32());
-    let base_vbias = mnist.map(|m| base_rate_vbias(&m.train)).unwrap_or_default();
+    let standardize = match extra.standardize {
+        true => Some(Standardize::of(train_rows, cfg.train_size)?),
+        false => None,
+    };
+    let standardized = standardize.as_ref().map(|by| Standardized { data: train_rows, by });
+    let rows: &dyn DataRows = match &standardized {
+        Some(s) => s,
+        None => train_rows,
+    };
+    // the validation rows: --valid's, the split's, or MNIST's
+    let valid_file = match &extra.valid {
+        Some(path) => {
+            let src = DataSource { data: Some(path), label_column: label_column.as_deref(), labels: None };
+            let v = open_train_data(src, !is_gaussian)?;
+            if v.rows().n_cols() != n_visible {
+                bail!("--valid {}: rows of {} values; the data's have {n_visible}", path.display(), v.rows().n_cols());
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    let valid_src: Option<&dyn DataRows> = match (&valid_file, &parts, mnist) {
+        (Some(v), _, _) => Some(v.rows()),
+        (None, Some((_, v)), _) => Some(v),
+        (None, None, Some(m)) => Some(&m.valid),
+        (None, None, None) => None,
+    };
+    // the first `n` validation rows as the model sees them
+    let first_valid = |n: usize| -> Result<Vec<f32>> {
+        let v = valid_src.expect("validation rows");
+        let mut out = vec![0f32; v.n_rows().min(n) * n_visible];
+        v.copy_rows(0, &mut out)?;
+        if let Some(z) = &standardize {
+            z.apply(&mut out);
+        }
+        Ok(out)
+    };
+    // --eval-every: up to 10,000 validation rows (binary units: binarised
+    // with the run's seed) and the base model (binary: the training rows'
+    // smoothed base rates; Gaussian: their means)
+    let (valid, base) = match (extra.eval_every, valid_src) {
+        (Some(_), Some(_)) => {
+            let mut v = first_valid(10_000)?;
+            let (sums, _) = rbm::data::column_sums(rows, cfg.train_size)?;
+            let base = match is_gaussian {
+                true => sums.iter().map(|s| (s / cfg.train_size as f64) as f32).collect(),
+                false => {
+                    rbm::data::binarize_values(&mut v, cfg.seed);
+                    base_rate_from_sums(&sums, cfg.train_size)
+                }
+            };
+            (Some(v), base)
+        }
+        _ => (None, Vec::new()),
+    };
     let mut opts = FitOptions::new(n_threads);
     opts.checkpoint_every = a.checkpoint_every;
     opts.validation = valid.as_ref().map(|rows| Validation {
         rows,
-        base_vbias: &base_vbias,
+        base: &base,
+        shift: standardize.as_ref().map_or(0.0, Standardize::log_density_shift),
         every: extra.eval_every.unwrap_or(1),
         seed: cfg.seed,
     });
     let side = data.image_side();
-    let standardize = match extra.standardize {
-        true => Some(Standardize::of(data.rows(), cfg.train_size)?),
-        false => None,
-    };
-    let standardized = standardize.as_ref().map(|by| Standardized { data: data.rows(), by });
-    // the free-energy gap between up to 1,000 training and as many validation
-    // rows (MNIST's, or --valid's), as the model sees them
-    let valid_rows = match &extra.valid {
-        Some(path) => {
-            let v = open_train_data(Some(path), label_column.as_deref(), !is_gaussian)?;
-            let rows = v.rows();
-            if rows.n_cols() != n_visible {
-                bail!("--valid {}: rows of {} values; the data's have {n_visible}", path.display(), rows.n_cols());
-            }
-            let mut out = vec![0f32; rows.n_rows().min(1000) * n_visible];
-            rows.copy_rows(0, &mut out)?;
-            Some(out)
-        }
-        None => mnist.map(|m| m.valid.slice(0..1000).to_f32()),
-    };
-    let gap_rows = match valid_rows {
-        Some(mut valid) => {
+    // the free-energy gap between up to 1,000 training and as many
+    // validation rows, as the model sees them
+    let gap_rows = match valid_src {
+        Some(_) => {
+            let mut valid = first_valid(1000)?;
             let n = (valid.len() / n_visible).min(cfg.train_size);
             valid.truncate(n * n_visible);
             let mut train = vec![0f32; n * n_visible];
-            data.rows().copy_rows(0, &mut train)?;
-            if let Some(z) = &standardize {
-                z.apply(&mut train);
-                z.apply(&mut valid);
-            }
+            rows.copy_rows(0, &mut train)?;
             Some((train, valid))
         }
         None => None,
     };
     opts.free_energy_gap = gap_rows.as_ref().map(|(t, v)| (&t[..], &v[..]));
-    let rows: &dyn DataRows = match &standardized {
-        Some(s) => s,
-        None => data.rows(),
-    };
     let mut view = TrainView { out: &out, extra: &extra, stop, bar: None, side };
     let outcome = fit(&mut trainer, rows, &opts, &mut view).map_err(|e| {
         let kept = out.join(CHECKPOINT);
@@ -323,42 +374,62 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// What `rbm train` learns from: MNIST's tutorial split, or a file's rows.
+/// What `rbm train` learns from: MNIST's tutorial split, or a file's rows
+/// (with their labels, when given).
 pub(crate) enum TrainData {
     Mnist(Box<Mnist>),
-    File { path: PathBuf, rows: Box<dyn DataRows> },
+    File { path: PathBuf, rows: Box<dyn DataRows>, labels: Option<Vec<i64>> },
+}
+
+/// Where the data and its labels come from: --data, --label-column, --labels.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct DataSource<'a> {
+    pub data: Option<&'a PathBuf>,
+    pub label_column: Option<&'a str>,
+    pub labels: Option<&'a Path>,
 }
 
 /// --data: a .npy or .csv file (whose values must be finite, and for binary
 /// units lie in [0, 1]: checked here, before anything is written), else an
-/// MNIST directory.
-pub(crate) fn open_train_data(
-    flag: Option<&PathBuf>,
-    label_column: Option<&str>,
-    unit_interval: bool,
-) -> Result<TrainData> {
-    if label_column.is_some() && flag.and_then(|p| p.extension()).is_none_or(|e| !e.eq_ignore_ascii_case("csv")) {
+/// MNIST directory; with --labels, one integer label per row.
+pub(crate) fn open_train_data(src: DataSource, unit_interval: bool) -> Result<TrainData> {
+    let ext = src.data.and_then(|p| p.extension()).map(|e| e.to_string_lossy().to_lowercase());
+    if src.label_column.is_some() && ext.as_deref() != Some("csv") {
         bail!("--label-column: for a .csv --data file");
     }
-    let ext = flag.and_then(|p| p.extension()).map(|e| e.to_string_lossy().to_lowercase());
-    match (flag, ext.as_deref()) {
+    if src.labels.is_some() && !matches!(ext.as_deref(), Some("npy" | "csv")) {
+        bail!("--labels: for a .npy or .csv --data file (MNIST brings its labels)");
+    }
+    let (path, rows, mut labels): (_, Box<dyn DataRows>, _) = match (src.data, ext.as_deref()) {
         (Some(path), Some("npy")) => {
             let f = rbm::npy::NpyFile::open(path)?;
             f.check_values(unit_interval)?;
-            Ok(TrainData::File { path: path.clone(), rows: Box::new(f) })
+            (path, Box::new(f), None)
         }
         (Some(path), Some("csv")) => {
             let mut t = rbm::csv::read_csv(path, None)?;
-            if let Some(name) = label_column {
-                t.take_column(name)?;
-            }
+            let labels = src.label_column.map(|name| t.take_labels(name)).transpose()?;
             if unit_interval {
                 t.check_unit_interval()?;
             }
-            Ok(TrainData::File { path: path.clone(), rows: Box::new(t) })
+            (path, Box::new(t), labels)
         }
-        _ => Ok(TrainData::Mnist(Box::new(load_data(&flag.cloned())?))),
+        _ => return Ok(TrainData::Mnist(Box::new(load_data(&src.data.cloned())?))),
+    };
+    if let Some(file) = src.labels {
+        let l = rbm::npy::read_labels(file).context("--labels")?;
+        if l.len() != rows.n_rows() {
+            bail!(
+                "--labels {}: {} labels for the {} rows of {}",
+                file.display(),
+                l.len(),
+                rows.n_rows(),
+                path.display()
+            );
+        }
+        labels = Some(l);
     }
+    Ok(TrainData::File { path: path.clone(), rows, labels })
 }
 
 impl TrainData {

@@ -317,7 +317,7 @@ fn data_files_with_bad_values_are_named_and_nothing_is_written() {
     std::fs::write(&ok, "0,1\n1,0\n0,1\n1,0\n").unwrap();
     fails(
         &["train", "--data", ok.to_str().unwrap(), "--out", o, "--eval-every", "1", "--batch-size", "2"],
-        &["--eval-every", "only MNIST"],
+        &["--eval-every", "--valid FILE or --valid-fraction"],
         &d,
     );
 }

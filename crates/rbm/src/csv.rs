@@ -135,6 +135,22 @@ impl Table {
         }
         Ok(column)
     }
+    /// Removes the column named `name` and returns it as class labels,
+    /// failing at the first value that is not an integer (naming its line).
+    pub fn take_labels(&mut self, name: &str) -> Result<Vec<i64>> {
+        let column = self.take_column(name)?;
+        column
+            .iter()
+            .zip(&self.lines)
+            .map(|(&v, line)| match v.fract() == 0.0 && v.abs() < (1u32 << 24) as f32 {
+                true => Ok(v as i64),
+                false => Err(RbmError::data(
+                    &self.path,
+                    format!("line {line}, column {name:?}: {v} is no integer class label"),
+                )),
+            })
+            .collect()
+    }
 }
 
 impl DataRows for Table {

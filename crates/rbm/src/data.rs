@@ -170,23 +170,9 @@ pub struct Standardize {
 
 impl Standardize {
     /// The columns' means and standard deviations over the first `rows` rows
-    /// of `data`, in one pass a block at a time (memory does not grow with the
-    /// data), accumulated in f64.
+    /// of `data` (see [`column_sums`]).
     pub fn of(data: &dyn DataRows, rows: usize) -> Result<Self> {
-        let m = data.n_cols();
-        let (mut s1, mut s2) = (vec![0f64; m], vec![0f64; m]);
-        let block = (1 << 16) / m.max(1) + 1;
-        let mut buf = vec![0f32; block * m];
-        for start in (0..rows).step_by(block) {
-            let k = block.min(rows - start);
-            data.copy_rows(start, &mut buf[..k * m])?;
-            for row in buf[..k * m].chunks_exact(m) {
-                for (i, &x) in row.iter().enumerate() {
-                    s1[i] += x as f64;
-                    s2[i] += x as f64 * x as f64;
-                }
-            }
-        }
+        let (s1, s2) = column_sums(data, rows)?;
         let n = rows.max(1) as f64;
         let mean: Vec<f32> = s1.iter().map(|s| (s / n) as f32).collect();
         let std = s1
@@ -212,12 +198,50 @@ impl Standardize {
         }
     }
 
+    /// What a log-density of standardised rows gains in the data's units:
+    /// log p(v) = log p(x) + log |dx/dv| = log p(x) - Σ_i ln std_i.
+    pub fn log_density_shift(&self) -> f64 {
+        -self.std.iter().map(|&s| (s as f64).ln()).sum::<f64>()
+    }
+
     /// `values` (`[rows, n_cols]`) back in the data's units: v = x std + mean.
     pub fn undo(&self, values: &mut [f32]) {
         let m = self.mean.len();
         for (k, v) in values.iter_mut().enumerate() {
             *v = *v * self.std[k % m] + self.mean[k % m];
         }
+    }
+}
+
+/// `(Σ x, Σ x²)` of each column over the first `rows` rows of `data`, each
+/// `[n_cols]`, in one pass a block at a time (memory does not grow with the
+/// data), accumulated in f64.
+pub fn column_sums(data: &dyn DataRows, rows: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let m = data.n_cols();
+    let (mut s1, mut s2) = (vec![0f64; m], vec![0f64; m]);
+    let block = (1 << 16) / m.max(1) + 1;
+    let mut buf = vec![0f32; block * m];
+    for start in (0..rows).step_by(block) {
+        let k = block.min(rows - start);
+        data.copy_rows(start, &mut buf[..k * m])?;
+        for row in buf[..k * m].chunks_exact(m) {
+            for (i, &x) in row.iter().enumerate() {
+                s1[i] += x as f64;
+                s2[i] += x as f64 * x as f64;
+            }
+        }
+    }
+    Ok((s1, s2))
+}
+
+/// Values in [0, 1] (`[rows, n_cols]`) made binary in place: 1 with
+/// probability v, drawn from the stream (seed, [`BINARIZE_STREAM`]) in
+/// order, as [`Images::binarize`] draws for the same rows.
+pub fn binarize_values(values: &mut [f32], seed: u64) {
+    let mut u = vec![0f32; values.len()];
+    Stream::new(seed, BINARIZE_STREAM).fill_uniform(&mut u);
+    for (v, u) in values.iter_mut().zip(&u) {
+        *v = if *u < *v { 1.0 } else { 0.0 };
     }
 }
 

@@ -110,6 +110,14 @@ pub fn base_rate_vbias(images: &Images) -> Vec<f32> {
             *s += p as f64 / 255.0;
         }
     }
+    base_rate_from_sums(&sums, n)
+}
+
+/// The base-rate visible biases from column sums `sums` (`[n_visible]`) of
+/// `n` rows in [0, 1]: b_i = logit(p_i), with p_i the column's mean smoothed
+/// towards 1/2 as if 5% of n extra rows held 0 and as many held 1, so that no
+/// bias is infinite for a column that is always 0 or always 1.
+pub fn base_rate_from_sums(sums: &[f64], n: usize) -> Vec<f32> {
     let alpha = 0.05 * n as f64;
     sums.iter()
         .map(|s| {
@@ -473,19 +481,31 @@ impl Default for EvalOptions {
 /// 1,450 temperatures. Returns it with the estimator's name.
 pub fn quick_log_likelihood(rbm: &Rbm, v: &[f32], vb_a: &[f32], seed: u64, n_threads: usize) -> (f64, String) {
     let small = rbm.n_hidden.min(rbm.n_visible) <= EXACT_MAX_UNITS;
-    let (estimator, runs, steps) = if small { (Estimator::Exact, 0, 0) } else { (Estimator::Ais, 100, 1450) };
-    let opts = EvalOptions {
-        estimator,
-        ais_runs: runs,
-        ais_steps: steps,
-        raise_images: 0,
-        raise_steps: 0,
-        seed,
-        ..Default::default()
-    };
-    let r = evaluate(rbm, v, vb_a, &opts, n_threads);
-    let name = if small { "exact".to_string() } else { format!("ais-{runs}x{steps}") };
-    (r.avg_ll, name)
+    let (opts, name) = quick_options(small, seed);
+    (evaluate(rbm, v, vb_a, &opts, n_threads).avg_ll, name)
+}
+
+/// [`quick_log_likelihood`] for a Gaussian-Bernoulli model: the average
+/// log-density of `v` (rows as the model sees them), exact up to
+/// [`GAUSSIAN_EXACT_MAX_HIDDEN`] hidden units, else AIS with 100 runs of
+/// 1,450 temperatures from independent Gaussians at `base` (`[n_visible]`).
+pub fn quick_log_likelihood_gaussian(
+    g: &GaussianRbm,
+    v: &[f32],
+    base: &[f32],
+    seed: u64,
+    n_threads: usize,
+) -> crate::Result<(f64, String)> {
+    let (opts, name) = quick_options(g.rbm.n_hidden <= GAUSSIAN_EXACT_MAX_HIDDEN, seed);
+    Ok((evaluate_gaussian(g, v, base, &opts, n_threads)?.avg_ll, name))
+}
+
+/// The settings of the quick figures: exact, or AIS with 100 x 1,450 and no RAISE.
+fn quick_options(exact: bool, seed: u64) -> (EvalOptions, String) {
+    let (estimator, runs, steps) = if exact { (Estimator::Exact, 0, 0) } else { (Estimator::Ais, 100, 1450) };
+    let opts = EvalOptions { estimator, ais_runs: runs, ais_steps: steps, raise_images: 0, raise_steps: 0, seed };
+    let name = if exact { "exact".to_string() } else { format!("ais-{runs}x{steps}") };
+    (opts, name)
 }
 
 /// RAISE's part of a [`Report`].

@@ -5,7 +5,7 @@
 
 use crate::data::DataRows;
 use crate::error::Result;
-use crate::estimate::quick_log_likelihood;
+use crate::estimate::{quick_log_likelihood, quick_log_likelihood_gaussian};
 use crate::train::Trainer;
 
 /// What an observer wants after an event.
@@ -26,13 +26,21 @@ pub enum FitOutcome {
 }
 
 /// The validation figure during training: the average log-likelihood of
-/// `rows` (binary, `[n, n_visible]`), every `every` epochs, exact for small
-/// models, else a short AIS from the base-rate model with visible biases
-/// `base_vbias` (see [`quick_log_likelihood`]).
+/// `rows` (`[n, n_visible]`: binary for binary units, as the model sees them
+/// for Gaussian ones), every `every` epochs, exact for small models, else a
+/// short AIS from a base model (see [`quick_log_likelihood`] and
+/// [`quick_log_likelihood_gaussian`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Validation<'a> {
     pub rows: &'a [f32],
-    pub base_vbias: &'a [f32],
+    /// `[n_visible]`: the base-rate model's visible biases (binary units,
+    /// [`crate::estimate::base_rate_from_sums`]), or the base Gaussians'
+    /// means (Gaussian units: the training rows' means)
+    pub base: &'a [f32],
+    /// added to each figure: 0, or for standardised rows
+    /// [`crate::data::Standardize::log_density_shift`], so that the figure is in
+    /// the data's units
+    pub shift: f64,
     pub every: usize,
     pub seed: u64,
 }
@@ -109,9 +117,11 @@ pub fn fit(
             since_checkpoint = 0;
             if let Some(v) = &opts.validation {
                 if trainer.epoch().is_multiple_of(v.every.max(1)) {
-                    let rbm = trainer.rbm();
-                    let (ll, name) = quick_log_likelihood(&rbm, v.rows, v.base_vbias, v.seed, opts.n_threads);
-                    trainer.record_log_likelihood(ll, name);
+                    let (ll, name) = match trainer.gaussian_model() {
+                        Some(g) => quick_log_likelihood_gaussian(&g, v.rows, v.base, v.seed, opts.n_threads)?,
+                        None => quick_log_likelihood(&trainer.rbm(), v.rows, v.base, v.seed, opts.n_threads),
+                    };
+                    trainer.record_log_likelihood(ll + v.shift, name);
                 }
             }
             if let Some((train, valid)) = opts.free_energy_gap {

@@ -8,7 +8,8 @@
 //! Modules: [`model`] (the RBM and its conditionals), [`engine`] (the same
 //! split across threads), [`train`] (CD-k, PCD-k and their monitors),
 //! [`fit`] (the epoch loop), [`estimate`] (log-likelihoods), [`data`]
-//! (MNIST and in-memory rows), [`npy`] (.npy files), [`modelfile`] (safetensors files),
+//! (MNIST and in-memory rows), [`npy`] and [`csv`] (data files), [`split`] (seeded
+//! validation splits), [`gaussian`] (Gaussian visible units), [`modelfile`] (safetensors files),
 //! [`images`] (filter and sample pictures), [`math`] and [`rng`] (kernels).
 //! Every `unsafe` block lives in one private module, `raw`.
 //!
@@ -51,6 +52,7 @@ pub mod npy;
 #[allow(unsafe_code)]
 mod raw;
 pub mod rng;
+pub mod split;
 pub mod train;
 
 pub use data::{DataRows, RowMatrix};

@@ -272,18 +272,29 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
 /// little-endian, C order, with `shape`.
 pub fn npy_bytes(data: &[f32], shape: &[usize]) -> Vec<u8> {
     assert_eq!(data.len(), shape.iter().product::<usize>());
+    npy_encode("<f4", shape, data.iter().flat_map(|x| x.to_le_bytes()))
+}
+
+/// The bytes of a NumPy .npy file holding `labels` as int64, shape `[n]`.
+pub fn npy_i64_bytes(labels: &[i64]) -> Vec<u8> {
+    npy_encode("<i8", &[labels.len()], labels.iter().flat_map(|x| x.to_le_bytes()))
+}
+
+/// A .npy file (format 1.0) of dtype `descr`, C order, with `shape`, whose
+/// values are `bytes`.
+fn npy_encode(descr: &str, shape: &[usize], bytes: impl Iterator<Item = u8>) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     // magic (6) + version (2) + header length (2) + header, padded with spaces
     // and a final newline to a multiple of 64 bytes.
     let total = (10 + header.len() + 1).div_ceil(64) * 64;
     header.push_str(&" ".repeat(total - 10 - header.len() - 1));
     header.push('\n');
-    let mut out = Vec::with_capacity(total + 4 * data.len());
+    let mut out = Vec::with_capacity(total);
     out.extend_from_slice(b"\x93NUMPY\x01\x00");
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    out.extend(data.iter().flat_map(|x| x.to_le_bytes()));
+    out.extend(bytes);
     out
 }

@@ -52,29 +52,9 @@ impl NpyFile {
     /// Opens `path` and checks its header and length (the values are not read).
     pub fn open(path: &Path) -> Result<Self> {
         let bad = |msg: String| RbmError::data(path, msg);
-        let mut file = std::fs::File::open(path).map_err(|e| RbmError::io(path, e))?;
-        let len = file.metadata().map_err(|e| RbmError::io(path, e))?.len();
-        let mut head = vec![0u8; 12.min(len as usize)];
-        file.read_exact(&mut head).map_err(|e| RbmError::io(path, e))?;
-        if len == 0 {
-            return Err(bad("empty file: a .npy file starts with the magic bytes \\x93NUMPY".into()));
-        }
-        if head.len() < 10 || &head[..6] != b"\x93NUMPY" {
-            return Err(bad("not a .npy file (it does not start with the magic bytes \\x93NUMPY)".into()));
-        }
-        let (header_len, start) = match head[6] {
-            1 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10),
-            2 | 3 if head.len() >= 12 => (u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize, 12),
-            v => return Err(bad(format!(".npy format version {v} is not supported (1, 2 and 3 are)"))),
-        };
-        if (start + header_len) as u64 > len {
-            return Err(bad(format!("truncated: the header says it is {header_len} bytes, the file has {len} in all")));
-        }
-        let mut header = vec![0u8; header_len];
-        file.seek(SeekFrom::Start(start as u64)).map_err(|e| RbmError::io(path, e))?;
-        file.read_exact(&mut header).map_err(|e| RbmError::io(path, e))?;
-        let header = String::from_utf8(header).map_err(|_| bad("the header is not text".into()))?;
-        let (dtype, fortran, shape) = parse_header(&header).map_err(bad)?;
+        let (file, head) = read_header(path)?;
+        let Header { descr, fortran, shape, offset, len } = head;
+        let dtype = data_dtype(&descr).map_err(bad)?;
         let (n_rows, n_cols) = match shape[..] {
             [r, c] => (r, c),
             _ => {
@@ -87,7 +67,6 @@ impl NpyFile {
         if n_rows == 0 || n_cols == 0 {
             return Err(bad(format!("the array has shape ({n_rows}, {n_cols}): no data")));
         }
-        let offset = (start + header_len) as u64;
         let want = n_rows
             .checked_mul(n_cols)
             .and_then(|n| n.checked_mul(dtype.size()))
@@ -140,6 +119,99 @@ impl NpyFile {
             .and_then(|_| file.read_exact(bytes))
             .map_err(|e| RbmError::data(&self.path, format!("reading at byte {at}: {e}")))
     }
+}
+
+/// A `.npy` file's header, checked as far as every array needs.
+struct Header {
+    descr: String,
+    fortran: bool,
+    shape: Vec<usize>,
+    /// where the values start
+    offset: u64,
+    /// the file's length in bytes
+    len: u64,
+}
+
+/// Opens `path`, reads its magic bytes, version and header, and returns the
+/// file and the parsed header.
+fn read_header(path: &Path) -> Result<(std::fs::File, Header)> {
+    let bad = |msg: String| RbmError::data(path, msg);
+    let mut file = std::fs::File::open(path).map_err(|e| RbmError::io(path, e))?;
+    let len = file.metadata().map_err(|e| RbmError::io(path, e))?.len();
+    let mut head = vec![0u8; 12.min(len as usize)];
+    file.read_exact(&mut head).map_err(|e| RbmError::io(path, e))?;
+    if len == 0 {
+        return Err(bad("empty file: a .npy file starts with the magic bytes \\x93NUMPY".into()));
+    }
+    if head.len() < 10 || &head[..6] != b"\x93NUMPY" {
+        return Err(bad("not a .npy file (it does not start with the magic bytes \\x93NUMPY)".into()));
+    }
+    let (header_len, start) = match head[6] {
+        1 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10),
+        2 | 3 if head.len() >= 12 => (u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize, 12),
+        v => return Err(bad(format!(".npy format version {v} is not supported (1, 2 and 3 are)"))),
+    };
+    if (start + header_len) as u64 > len {
+        return Err(bad(format!("truncated: the header says it is {header_len} bytes, the file has {len} in all")));
+    }
+    let mut header = vec![0u8; header_len];
+    file.seek(SeekFrom::Start(start as u64)).map_err(|e| RbmError::io(path, e))?;
+    file.read_exact(&mut header).map_err(|e| RbmError::io(path, e))?;
+    let header = String::from_utf8(header).map_err(|_| bad("the header is not text".into()))?;
+    let (descr, fortran, shape) = parse_header(&header).map_err(bad)?;
+    Ok((file, Header { descr, fortran, shape, offset: (start + header_len) as u64, len }))
+}
+
+/// Class labels from a `.npy` file: a 1-D array (or `[n, 1]`) of integers,
+/// any width, signed or not, little-endian. Floats are refused (a label is
+/// a class, not a value).
+pub fn read_labels(path: &Path) -> Result<Vec<i64>> {
+    let bad = |msg: String| RbmError::data(path, msg);
+    let (mut file, h) = read_header(path)?;
+    let n = match h.shape[..] {
+        [n] | [n, 1] => n,
+        _ => return Err(bad(format!("labels must be a 1-D array, got shape {:?}", h.shape))),
+    };
+    let d = h.descr.as_str();
+    let (signed, size) = match d.trim_start_matches(['<', '|', '=']) {
+        "i1" => (true, 1),
+        "u1" | "b1" => (false, 1),
+        "i2" => (true, 2),
+        "u2" => (false, 2),
+        "i4" => (true, 4),
+        "u4" => (false, 4),
+        "i8" => (true, 8),
+        "u8" => (false, 8),
+        _ if d.starts_with('>') => {
+            return Err(bad(format!("dtype '{d}' is big-endian; save the labels little-endian")))
+        }
+        _ => {
+            return Err(bad(format!("dtype '{d}' is no integer type: save the labels as integers (y.astype('int64'))")))
+        }
+    };
+    if n.checked_mul(size).map(|b| b as u64 + h.offset) != Some(h.len) {
+        return Err(bad(format!(
+            "truncated or oversized: {} bytes, but the header says {n} labels of {size} bytes after {}",
+            h.len, h.offset
+        )));
+    }
+    let mut bytes = vec![0u8; n * size];
+    file.seek(SeekFrom::Start(h.offset))
+        .and_then(|_| file.read_exact(&mut bytes))
+        .map_err(|e| RbmError::io(path, e))?;
+    bytes
+        .chunks_exact(size)
+        .enumerate()
+        .map(|(i, b)| {
+            let mut w = [if signed && b[size - 1] & 0x80 != 0 { 0xff } else { 0 }; 8];
+            w[..size].copy_from_slice(b);
+            let (v, u) = (i64::from_le_bytes(w), u64::from_le_bytes(w));
+            if !signed && size == 8 && u > i64::MAX as u64 {
+                return Err(bad(format!("label {i} is {u}, too large")));
+            }
+            Ok(v)
+        })
+        .collect()
 }
 
 /// Fails at the first value of `values` (`[rows, n_cols]`, whose first row is
@@ -218,8 +290,21 @@ fn decode(dtype: NpyDtype, bytes: &[u8], out: &mut [f32]) {
     }
 }
 
-/// The dtype, the order and the shape from a header's dict literal.
-fn parse_header(h: &str) -> std::result::Result<(NpyDtype, bool, Vec<usize>), String> {
+/// The data's element type from a header's `descr`.
+fn data_dtype(descr: &str) -> std::result::Result<NpyDtype, String> {
+    match descr {
+        "|u1" | "<u1" | "u1" => Ok(NpyDtype::U8),
+        "<f4" | "=f4" => Ok(NpyDtype::F32),
+        "<f8" | "=f8" => Ok(NpyDtype::F64),
+        d if d.starts_with('>') => {
+            Err(format!("dtype '{d}' is big-endian; save the array little-endian (arr.astype('<f4'))"))
+        }
+        d => Err(format!("dtype '{d}' is not supported: use uint8, float32 or float64")),
+    }
+}
+
+/// The `descr`, the order and the shape from a header's dict literal.
+fn parse_header(h: &str) -> std::result::Result<(String, bool, Vec<usize>), String> {
     let value = |key: &str| -> std::result::Result<&str, String> {
         let at = h.find(&format!("'{key}'")).ok_or(format!("the header lacks '{key}': {h:?}"))?;
         let rest = h[at + key.len() + 2..].trim_start();
@@ -228,15 +313,6 @@ fn parse_header(h: &str) -> std::result::Result<(NpyDtype, bool, Vec<usize>), St
     let descr = value("descr")?;
     let descr =
         descr.strip_prefix('\'').and_then(|d| d.split('\'').next()).ok_or(format!("unreadable 'descr': {h:?}"))?;
-    let dtype = match descr {
-        "|u1" | "<u1" | "u1" => NpyDtype::U8,
-        "<f4" | "=f4" => NpyDtype::F32,
-        "<f8" | "=f8" => NpyDtype::F64,
-        ">f4" | ">f8" | ">u1" => {
-            return Err(format!("dtype '{descr}' is big-endian; save the array little-endian (arr.astype('<f4'))"))
-        }
-        _ => return Err(format!("dtype '{descr}' is not supported: use uint8, float32 or float64")),
-    };
     let fortran = match value("fortran_order")? {
         v if v.starts_with("True") => true,
         v if v.starts_with("False") => false,
@@ -251,5 +327,5 @@ fn parse_header(h: &str) -> std::result::Result<(NpyDtype, bool, Vec<usize>), St
         .filter(|d| !d.is_empty())
         .map(|d| d.trim_end_matches('L').parse::<usize>().map_err(|_| format!("unreadable 'shape': {h:?}")))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok((dtype, fortran, dims))
+    Ok((descr.to_string(), fortran, dims))
 }

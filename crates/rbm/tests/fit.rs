@@ -87,7 +87,7 @@ fn validation_adds_the_exact_log_likelihood_every_n_epochs() {
     let base = vec![0f32; 6];
     let mut t = trainer(4);
     let mut opts = FitOptions::new(2);
-    opts.validation = Some(Validation { rows: &values, base_vbias: &base, every: 2, seed: 1 });
+    opts.validation = Some(Validation { rows: &values, base: &base, shift: 0.0, every: 2, seed: 1 });
     fit(&mut t, &data, &opts, &mut ()).unwrap();
     let lls: Vec<Option<f64>> = t.history().iter().map(|r| r.log_likelihood).collect();
     assert!(lls[0].is_none() && lls[2].is_none(), "{lls:?}");

@@ -253,3 +253,40 @@ fn csv_values_outside_the_unit_interval_name_their_line_and_column() {
     let ok = write(&tmpdir("csv-range-ok"), "ok.csv", b"0.5,1\n0,0.25\n");
     read_csv(&ok, None).unwrap().check_unit_interval().unwrap();
 }
+
+#[test]
+fn labels_of_every_integer_dtype_read_the_same_and_others_are_refused() {
+    let d = tmpdir("labels");
+    let want: Vec<i64> = vec![0, 7, 3, 9, 1];
+    for (descr, size) in
+        [("|i1", 1), ("|u1", 1), ("<i2", 2), ("<u2", 2), ("<i4", 4), ("<u4", 4), ("<i8", 8), ("<u8", 8)]
+    {
+        let payload: Vec<u8> = want.iter().flat_map(|&l| l.to_le_bytes()[..size].to_vec()).collect();
+        for shape in ["(5,)", "(5, 1)"] {
+            let p = write(&d, "y.npy", &npy_bytes(1, descr, false, shape, &payload));
+            assert_eq!(rbm::npy::read_labels(&p).unwrap(), want, "{descr} {shape}");
+        }
+    }
+    let negative = write(&d, "neg.npy", &npy_bytes(1, "<i2", false, "(2,)", &[0xff, 0xff, 2, 0]));
+    assert_eq!(rbm::npy::read_labels(&negative).unwrap(), vec![-1, 2]);
+    let refused = |name: &str, bytes: Vec<u8>, needle: &str| {
+        let p = write(&d, name, &bytes);
+        let e = rbm::npy::read_labels(&p).unwrap_err().to_string();
+        assert!(e.contains(name) && e.contains(needle), "{name}: {e}");
+    };
+    refused("float.npy", npy_bytes(1, "<f4", false, "(1,)", &1f32.to_le_bytes()), "no integer type");
+    refused("two.npy", npy_bytes(1, "<i4", false, "(2, 2)", &[0; 16]), "1-D");
+    refused("short.npy", npy_bytes(1, "<i4", false, "(3,)", &[0; 8]), "truncated");
+    refused("big.npy", npy_bytes(1, ">i4", false, "(1,)", &[0; 4]), "big-endian");
+    refused("huge.npy", npy_bytes(1, "<u8", false, "(1,)", &u64::MAX.to_le_bytes()), "too large");
+}
+
+#[test]
+fn a_csv_label_column_must_hold_integers() {
+    let d = tmpdir("csv-labels");
+    let p = write(&d, "l.csv", b"x,label\n0.5,3\n0.25,-1\n");
+    assert_eq!(read_csv(&p, None).unwrap().take_labels("label").unwrap(), vec![3, -1]);
+    let p = write(&d, "frac.csv", b"x,label\n0.5,3\n0.25,1.5\n");
+    let e = read_csv(&p, None).unwrap().take_labels("label").unwrap_err().to_string();
+    assert!(e.contains("frac.csv") && e.contains("line 3") && e.contains("no integer"), "{e}");
+}
