@@ -192,9 +192,10 @@ impl Standardize {
 
     /// `values` (`[rows, n_cols]`) standardised in place: x = (v - mean) / std.
     pub fn apply(&self, values: &mut [f32]) {
-        let m = self.mean.len();
-        for (k, v) in values.iter_mut().enumerate() {
-            *v = (*v - self.mean[k % m]) / self.std[k % m];
+        for row in values.chunks_exact_mut(self.mean.len()) {
+            for ((v, &mean), &std) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *v = (*v - mean) / std;
+            }
         }
     }
 
@@ -206,9 +207,10 @@ impl Standardize {
 
     /// `values` (`[rows, n_cols]`) back in the data's units: v = x std + mean.
     pub fn undo(&self, values: &mut [f32]) {
-        let m = self.mean.len();
-        for (k, v) in values.iter_mut().enumerate() {
-            *v = *v * self.std[k % m] + self.mean[k % m];
+        for row in values.chunks_exact_mut(self.mean.len()) {
+            for ((v, &mean), &std) in row.iter_mut().zip(&self.mean).zip(&self.std) {
+                *v = *v * std + mean;
+            }
         }
     }
 }
