@@ -85,15 +85,7 @@ pub(crate) fn eval_gaussian(a: &EvalArgs, n_threads: usize) -> Result<()> {
     let t = Instant::now();
     let mut report = rbm::estimate::evaluate_gaussian(&g, &v, &base, &opts, n_threads)?;
     let secs = t.elapsed().as_secs_f64();
-    report.avg_ll += log_det;
-    report.avg_ll_lo += log_det;
-    report.avg_ll_hi += log_det;
-    if let Some(q) = &mut report.raise {
-        q.avg_ll += log_det;
-        q.avg_ll_lo += log_det;
-        q.avg_ll_hi += log_det;
-        q.reference_avg_ll = q.reference_avg_ll.map(|x| x + log_det);
-    }
+    report.shift(log_det);
     if a.json {
         let mut j = serde_json::to_value(&report).expect("report serialises");
         let extra = serde_json::json!({"data": path.display().to_string(), "visible": "gaussian", "seed": a.seed, "seconds": secs, "model": a.model.display().to_string()});
@@ -118,6 +110,7 @@ pub(crate) fn eval_gaussian(a: &EvalArgs, n_threads: usize) -> Result<()> {
                 report.avg_ll_lo,
                 report.avg_ll_hi
             );
+            print_ais_trust(&report, "log-density");
         }
         if let Some(q) = &report.raise {
             print_raise(q, "rows", "log-density", "row", &report.estimator);
@@ -148,6 +141,7 @@ pub(crate) fn print_report(r: &Report, split: &str, binarize: &str, seed: u64, s
                 r.avg_ll_lo,
                 r.avg_ll_hi
             );
+            print_ais_trust(r, "log-likelihood");
         }
         _ => {}
     }
@@ -157,6 +151,21 @@ pub(crate) fn print_report(r: &Report, split: &str, binarize: &str, seed: u64, s
     say!("took {secs:.1} s");
 }
 
+/// How far an AIS figure can be trusted: the weights' effective sample size
+/// (warned about under 10% of the runs) and the one-sided bound AIS does give.
+fn print_ais_trust(r: &Report, quantity: &str) {
+    let (Some(ess), Some(runs), Some(upper)) = (r.ais_ess, r.ais_runs, r.avg_ll_upper_95) else {
+        return;
+    };
+    say!("  effective sample size of the AIS weights: {ess:.1} of {runs} runs ({:.0}%)", 100.0 * ess / runs as f64);
+    say!("  with probability at least 95%, the average {quantity} is at most {upper:.4} (AIS's one-sided bound)");
+    if ess < 0.1 * runs as f64 {
+        eprintln!(
+            "warning: the AIS estimate rests on {ess:.1} of {runs} runs' weight (under 10%): its ±3σ bracket is not to be trusted; use more runs (--ais-runs) or temperatures (--ais-betas)"
+        );
+    }
+}
+
 /// RAISE's lines of a report: its figure on `what` (e.g. "test images"), and
 /// the reference estimator's on the same rows.
 fn print_raise(q: &rbm::estimate::RaiseReport, what: &str, quantity: &str, per: &str, reference: &str) {
@@ -164,5 +173,8 @@ fn print_raise(q: &rbm::estimate::RaiseReport, what: &str, quantity: &str, per: 
     say!("  average {quantity}: {:.4} nats per {per}, ±3 s.e. [{:.4}, {:.4}]", q.avg_ll, q.avg_ll_lo, q.avg_ll_hi);
     if let Some(x) = q.reference_avg_ll {
         say!("  {reference} on the same {}: {x:.4}", what.split(' ').next_back().unwrap_or(what));
+    }
+    if let (Some(g), Some(se)) = (q.paired_gap, q.paired_gap_se) {
+        say!("  {reference} - RAISE, paired {per} by {per}: {g:.4} nats, standard error {se:.4}");
     }
 }

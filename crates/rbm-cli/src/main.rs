@@ -180,8 +180,8 @@ struct EvalArgs {
     /// Independent AIS runs.
     #[arg(long, default_value_t = 100)]
     ais_runs: usize,
-    /// AIS schedule length (intermediate temperatures).
-    #[arg(long, default_value_t = 14_500)]
+    /// AIS schedule length (intermediate temperatures, betas).
+    #[arg(long, alias = "ais-betas", default_value_t = 14_500)]
     ais_steps: usize,
     /// RAISE: the number of images (a random subset of the split).
     #[arg(long, default_value_t = 1000)]

@@ -157,6 +157,8 @@ pub struct LogZ {
     pub hi: f64,
     /// the runs' log importance weights
     pub log_w: Vec<f64>,
+    /// the weights' effective sample size, (Σ w)² / Σ w², in 1..=runs
+    pub ess: f64,
 }
 
 impl LogZ {
@@ -173,9 +175,24 @@ impl LogZ {
             log_z: shift + mean.ln(),
             lo: if mean > 3.0 * se { shift + (mean - 3.0 * se).ln() } else { f64::NEG_INFINITY },
             hi: shift + (mean + 3.0 * se).ln(),
+            ess: effective_sample_size(&log_w),
             log_w,
         }
     }
+}
+
+/// The effective sample size of importance weights given by their logs:
+/// (Σ w)² / Σ w² (Kish), computed with the largest weight factored out
+/// (w_r = e^(log w_r - max) scales both sums alike). It is the number of
+/// equally weighted runs that would be as informative: runs when all weights
+/// are equal, 1 when one run carries all the weight.
+pub fn effective_sample_size(log_w: &[f64]) -> f64 {
+    let m = log_w.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let (s1, s2) = log_w.iter().fold((0.0, 0.0), |(a, b), &l| {
+        let w = (l - m).exp();
+        (a + w, b + w * w)
+    });
+    s1 * s1 / s2
 }
 
 /// The visible units' share of d log f_β(v) / dβ, per unit i and state x
@@ -519,6 +536,12 @@ pub struct RaiseReport {
     pub avg_ll_hi: f64,
     /// the exact or AIS average on the same images, when computed
     pub reference_avg_ll: Option<f64>,
+    /// the mean over the same images of (reference log p(v) - RAISE's log p̂(v)),
+    /// paired image by image, and its standard error: AIS overestimates
+    /// log-likelihoods in expectation and RAISE underestimates them, so a
+    /// gap well above 0 says how far apart the sandwich's sides still are
+    pub paired_gap: Option<f64>,
+    pub paired_gap_se: Option<f64>,
 }
 
 /// The outcome of [`evaluate`]: average log-likelihood per image in nats.
@@ -535,7 +558,32 @@ pub struct Report {
     pub n_images: usize,
     pub ais_runs: Option<usize>,
     pub ais_steps: Option<usize>,
+    /// AIS: the effective sample size of the runs' weights (see
+    /// [`effective_sample_size`]); under 10% of the runs, the estimate rests
+    /// on a few runs and its bracket is not to be trusted
+    pub ais_ess: Option<f64>,
+    /// AIS: a bound that holds with probability at least 95%: the average
+    /// log-likelihood is at most avg_ll + ln 20 (Markov's inequality on
+    /// Ẑ / Z, whose mean is 1: P(log Ẑ < log Z - t) ≤ e^-t, t = ln 20)
+    pub avg_ll_upper_95: Option<f64>,
     pub raise: Option<RaiseReport>,
+}
+
+impl Report {
+    /// Adds `by` to every log-likelihood figure (not to log Z): a change of
+    /// units, such as a standardisation's log-determinant.
+    pub fn shift(&mut self, by: f64) {
+        self.avg_ll += by;
+        self.avg_ll_lo += by;
+        self.avg_ll_hi += by;
+        self.avg_ll_upper_95 = self.avg_ll_upper_95.map(|x| x + by);
+        if let Some(q) = &mut self.raise {
+            q.avg_ll += by;
+            q.avg_ll_lo += by;
+            q.avg_ll_hi += by;
+            q.reference_avg_ll = q.reference_avg_ll.map(|x| x + by);
+        }
+    }
 }
 
 /// The average log-likelihood of the binary rows `v` (`[n, n_visible]`):
@@ -562,6 +610,8 @@ pub fn evaluate(rbm: &Rbm, v: &[f32], vb_a: &[f32], opts: &EvalOptions, n_thread
         n_images: n,
         ais_runs: None,
         ais_steps: None,
+        ais_ess: None,
+        avg_ll_upper_95: None,
         raise: None,
     };
     let mut reference_log_z = None;
@@ -587,6 +637,8 @@ pub fn evaluate(rbm: &Rbm, v: &[f32], vb_a: &[f32], opts: &EvalOptions, n_thread
             report.avg_ll_hi = mean_nfe - z.lo;
             report.ais_runs = Some(opts.ais_runs);
             report.ais_steps = Some(opts.ais_steps);
+            report.ais_ess = Some(z.ess);
+            report.avg_ll_upper_95 = Some(report.avg_ll + 20f64.ln());
         }
         _ => {}
     }
@@ -624,8 +676,15 @@ fn add_raise(
     rows.truncate(opts.raise_images.min(n));
     rows.sort_unstable();
     let sub: Vec<f32> = rows.iter().flat_map(|&r| v[r * nv..(r + 1) * nv].iter().cloned()).collect();
-    let (mean, se) = mean_se(&run(&sub));
+    let per_row = run(&sub);
+    let (mean, se) = mean_se(&per_row);
     let reference_avg_ll = reference_log_z.map(|lz| rows.iter().map(|&r| nfe[r]).sum::<f64>() / rows.len() as f64 - lz);
+    let gaps: Option<Vec<f64>> =
+        reference_log_z.map(|lz| rows.iter().zip(&per_row).map(|(&r, &l)| nfe[r] - lz - l).collect());
+    let (paired_gap, paired_gap_se) = match gaps.as_deref().map(mean_se) {
+        Some((g, s)) => (Some(g), Some(s)),
+        None => (None, None),
+    };
     report.raise = Some(RaiseReport {
         n_images: rows.len(),
         steps: opts.raise_steps,
@@ -633,6 +692,8 @@ fn add_raise(
         avg_ll_lo: mean - 3.0 * se,
         avg_ll_hi: mean + 3.0 * se,
         reference_avg_ll,
+        paired_gap,
+        paired_gap_se,
     });
     if estimator == Estimator::Raise {
         report.avg_ll = mean;
@@ -676,28 +737,31 @@ pub fn evaluate_gaussian(
         }
         e => (e, e == Estimator::Raise),
     };
-    let (logz, lo, hi, runs, steps) = match estimator {
+    let (logz, lo, hi, runs, steps, ess) = match estimator {
         Estimator::Exact => {
             let lz = g.exact_log_z();
-            (Some(lz), lz, lz, None, None)
+            (Some(lz), lz, lz, None, None, None)
         }
         Estimator::Ais => {
             let z = ais_gaussian(g, base, opts.ais_runs, &ais_schedule(opts.ais_steps), opts.seed, n_threads);
-            (Some(z.log_z), z.lo, z.hi, Some(opts.ais_runs), Some(opts.ais_steps))
+            (Some(z.log_z), z.lo, z.hi, Some(opts.ais_runs), Some(opts.ais_steps), Some(z.ess))
         }
-        _ => (None, f64::NAN, f64::NAN, None, None),
+        _ => (None, f64::NAN, f64::NAN, None, None, None),
     };
+    let avg_ll = logz.map_or(f64::NAN, |lz| mean_nfe - lz);
     let mut report = Report {
         estimator: format!("{estimator:?}").to_lowercase(),
         logz,
         logz_lo: logz.map(|_| lo),
         logz_hi: logz.map(|_| hi),
-        avg_ll: logz.map_or(f64::NAN, |lz| mean_nfe - lz),
+        avg_ll,
         avg_ll_lo: mean_nfe - hi,
         avg_ll_hi: mean_nfe - lo,
         n_images: n,
         ais_runs: runs,
         ais_steps: steps,
+        ais_ess: ess,
+        avg_ll_upper_95: ess.map(|_| avg_ll + 20f64.ln()),
         raise: None,
     };
     if with_raise {

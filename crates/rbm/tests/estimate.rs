@@ -86,3 +86,42 @@ fn the_schedule_has_the_published_shape() {
     let short = ais_schedule(1450);
     assert_eq!((short.len(), short[0], short[1450]), (1451, 0.0, 1.0));
 }
+
+#[test]
+fn the_effective_sample_size_of_known_weights() {
+    use rbm::estimate::effective_sample_size as ess;
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9 * b.max(1.0);
+    // equal weights: every run counts
+    assert!(close(ess(&[-3.0; 50]), 50.0));
+    // one run carries all the weight
+    assert!(close(ess(&[0.0, -800.0, -900.0, f64::NEG_INFINITY]), 1.0));
+    // weights 1, 1, 2 (logs shifted by 1000, which must not matter):
+    // (1 + 1 + 2)² / (1 + 1 + 4) = 16 / 6
+    let l2 = 2f64.ln();
+    assert!(close(ess(&[1000.0, 1000.0, 1000.0 + l2]), 16.0 / 6.0));
+    // and LogZ carries it
+    let z = rbm::estimate::LogZ::from_log_weights(0.0, vec![0.0, 0.0, l2]);
+    assert!(close(z.ess, 16.0 / 6.0) && close(z.log_z, (4.0f64 / 3.0).ln()));
+}
+
+#[test]
+fn ais_and_raise_on_the_same_images_are_paired_image_by_image() {
+    // 784 x 30: too large to enumerate, so evaluate runs AIS and RAISE
+    let m = mnist();
+    let vb_a = base_rate_vbias(&m.train);
+    let rbm = model(30, true, &m);
+    let test = m.test.slice(0..200).binarize(Binarize::Stochastic, 7).to_f32();
+    let mut opts = rbm::estimate::EvalOptions::default();
+    (opts.ais_runs, opts.ais_steps, opts.raise_images, opts.raise_steps) = (50, 1000, 60, 500);
+    let r = rbm::estimate::evaluate(&rbm, &test, &vb_a, &opts, 2);
+    let q = r.raise.as_ref().unwrap();
+    let (gap, gap_se) = (q.paired_gap.unwrap(), q.paired_gap_se.unwrap());
+    // the mean of the per-image gaps is the gap of the means on the same images
+    assert!((gap - (q.reference_avg_ll.unwrap() - q.avg_ll)).abs() < 1e-9);
+    // pairing removes the images' own spread: the gap's standard error is far
+    // below RAISE's own (a third of its ±3 s.e. half-width)
+    assert!(gap_se > 0.0 && gap_se < (q.avg_ll_hi - q.avg_ll) / 3.0 / 3.0, "{gap_se} vs {q:?}");
+    let ess = r.ais_ess.unwrap();
+    assert!((1.0..=50.0).contains(&ess), "{ess}");
+    assert!((r.avg_ll_upper_95.unwrap() - r.avg_ll - 20f64.ln()).abs() < 1e-12);
+}
