@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+mod recipe;
 mod report;
 mod train;
 
@@ -111,7 +112,7 @@ impl From<EstimatorArg> for Estimator {
 /// The library's errors in the command line's words: a parameter's name
 /// becomes its flag.
 fn flagged(e: RbmError) -> anyhow::Error {
-    const FLAGS: [(&str, &str); 8] = [
+    const FLAGS: [(&str, &str); 14] = [
         ("k", "-k"),
         ("lr", "--lr"),
         ("batch_size", "--batch-size"),
@@ -120,6 +121,12 @@ fn flagged(e: RbmError) -> anyhow::Error {
         ("train_size", "--train-size"),
         ("n_parts", "--parts"),
         ("valid_fraction", "--valid-fraction"),
+        ("momentum", "--momentum"),
+        ("final_momentum", "--final-momentum"),
+        ("weight_decay", "--weight-decay"),
+        ("final_lr", "--final-lr"),
+        ("sparsity_target", "--sparsity-target"),
+        ("sparsity_cost", "--sparsity-cost"),
     ];
     match &e {
         RbmError::Param { name, msg } => match FLAGS.iter().find(|(n, _)| n == name) {
@@ -344,7 +351,7 @@ struct TrainArgs {
     parts: usize,
     /// Continue the interrupted run in DIR from its checkpoint, with the
     /// configuration stored there, to its configured number of epochs.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "learn_sigma", "standardize", "valid", "valid_fraction", "labels", "out", "chains", "samples", "plot_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "learn_sigma", "standardize", "valid", "valid_fraction", "labels", "momentum", "final_momentum", "momentum_epochs", "weight_decay", "lr_schedule", "final_lr", "sparsity_target", "sparsity_cost", "init", "preset", "out", "chains", "samples", "plot_every"])]
     resume: Option<PathBuf>,
     /// Also write a checkpoint every N minibatches (one is always written after each epoch).
     #[arg(long, value_name = "N")]
@@ -355,6 +362,8 @@ struct TrainArgs {
     /// --valid-fraction, binarised with --seed for binary units.
     #[arg(long, value_name = "N", conflicts_with = "resume")]
     eval_every: Option<usize>,
+    #[command(flatten)]
+    recipe: recipe::RecipeArgs,
 }
 
 #[derive(Args)]

@@ -1,6 +1,7 @@
 //! `rbm train`: the run's data, its observer (progress bars, pictures,
 //! checkpoints, Ctrl-C), and the files it writes.
 
+use crate::recipe::initial_model;
 use crate::*;
 
 /// The checkpoint's name in a run's directory.
@@ -207,6 +208,7 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
             (cfg.k, cfg.lr, cfg.batch_size, cfg.epochs) = (a.k, a.lr, a.batch_size, a.epochs);
             (cfg.n_hidden, cfg.seed, cfg.n_parts) = (a.hidden, a.seed, a.parts);
             cfg.train_size = a.train_size.unwrap_or(n_rows);
+            a.recipe.apply(&mut cfg);
             if a.eval_every.is_some() && data.file().is_some() && a.valid.is_none() && a.valid_fraction.is_none() {
                 bail!("--eval-every: needs validation rows: give --valid FILE or --valid-fraction F");
             }
@@ -215,7 +217,15 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
             let out = a.io.out.clone();
             prepare_out(&out)?;
             refuse_other_run(&out, &cfg)?;
-            let rbm = Rbm::init(n_visible, cfg.n_hidden, cfg.seed)?;
+            // the guide's initialisation reads the rows as the model will see them
+            let z = match a.standardize && cfg.init == rbm::recipe::Init::Guide {
+                true => Some(Standardize::of(train_rows, cfg.train_size)?),
+                false => None,
+            };
+            let rbm = match &z {
+                Some(by) => initial_model(&cfg, &Standardized { data: train_rows, by }, is_gaussian)?,
+                None => initial_model(&cfg, train_rows, is_gaussian)?,
+            };
             let extra = RunExtra {
                 sampling: a.sampling.clone(),
                 data: data.file().map(Path::to_path_buf),

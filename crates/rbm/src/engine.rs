@@ -188,6 +188,10 @@ pub(crate) struct Own {
     pub qw: Vec<f32>,
     /// `[mv]` the sigmas after this update's step
     pub sigma_next: Vec<f32>,
+    /// `[m]` and `[mv]`: the hidden and visible biases' velocities (momentum;
+    /// the weights' velocity is the slab's `dw`)
+    pub hb_vel: Vec<f32>,
+    pub vb_vel: Vec<f32>,
 }
 
 /// One thread's share of the engine.
@@ -200,7 +204,8 @@ pub(crate) struct Slab {
     pub h: RwLock<Vec<f32>>,
     /// `[batch, mv]` the chain's visible states: written in the visible phase, read by all in the hidden phase
     pub v: RwLock<Vec<f32>>,
-    /// `[n_visible, m]` this update's weight increment: written by the hidden side, read by all visible sides
+    /// `[n_visible, m]` this update's weight increment (with momentum, the
+    /// weights' velocity): written by the hidden side, read by all visible sides
     pub dw: RwLock<Vec<f32>>,
     /// `[2 batch, m]` h_pos and h_neg means, published for a learned sigma's gradient
     pub q: RwLock<Vec<f32>>,
@@ -315,6 +320,8 @@ impl Engine {
                     qw: Vec::new(),
                     sigma_next: Vec::new(),
                     sigma: Vec::new(),
+                    hb_vel: vec![0.0; m],
+                    vb_vel: vec![0.0; mv],
                 };
                 Slab {
                     own: Mutex::new(own),
@@ -364,6 +371,7 @@ impl Engine {
         let t = n_threads.clamp(1, self.n_parts);
         if t != self.slabs.len() {
             let (rbm, h, v, streams) = (self.to_rbm(), self.chain_hidden(), self.chain_states(), self.streams());
+            let velocity = self.velocity();
             let data = std::mem::replace(&mut self.data, RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }));
             let sigma = self.sigma.take().map(|s| s.into_inner().unwrap());
             *self = Self::layout(&rbm, self.batch, self.n_parts, t, (&streams.0, &streams.1));
@@ -373,8 +381,35 @@ impl Engine {
             }
             self.set_chain_hidden(&h);
             self.set_chain_states(&v);
+            self.set_velocity(&velocity);
         }
         t
+    }
+
+    /// The last update's increments as an [`Rbm`]'s parameters (with
+    /// momentum: the velocities of W, hbias and vbias).
+    pub fn velocity(&mut self) -> Rbm {
+        let (nv, nh) = (self.n_visible, self.n_hidden);
+        let mut v =
+            Rbm { n_visible: nv, n_hidden: nh, w: vec![0.0; nv * nh], hbias: vec![0.0; nh], vbias: vec![0.0; nv] };
+        for slab in &mut self.slabs {
+            gather_cols(&mut v.w, slab.dw.get_mut().unwrap(), nh, &slab.cols);
+            let own = slab.own.get_mut().unwrap();
+            v.hbias[slab.cols.clone()].copy_from_slice(&own.hb_vel);
+            v.vbias[slab.vcols.clone()].copy_from_slice(&own.vb_vel);
+        }
+        v
+    }
+
+    /// Sets the velocities [`Engine::velocity`] returns.
+    pub fn set_velocity(&mut self, v: &Rbm) {
+        assert!(v.n_visible == self.n_visible && v.n_hidden == self.n_hidden, "set_velocity: shapes differ");
+        for slab in &mut self.slabs {
+            scatter_cols(slab.dw.get_mut().unwrap(), &v.w, self.n_hidden, &slab.cols);
+            let own = slab.own.get_mut().unwrap();
+            own.hb_vel.copy_from_slice(&v.hbias[slab.cols.clone()]);
+            own.vb_vel.copy_from_slice(&v.vbias[slab.vcols.clone()]);
+        }
     }
 
     /// Runs `f(ctx, slab, own)` on a team of one thread per slab (see
@@ -704,15 +739,27 @@ impl Engine {
     }
 
     /// First half of a weight update, the hidden side: with `y` = h_mean
-    /// `[2 batch, m]`, dW[:, C_T] = alpha x^T y (x gathered by [`Engine::gather_x`]),
-    /// W[:, C_T] += dW[:, C_T], published in this slab's `dw` for the visible sides.
+    /// `[2 batch, m]` and x gathered by [`Engine::gather_x`],
+    /// dW[:, C_T] = momentum dW[:, C_T] + alpha x^T y - decay W[:, C_T],
+    /// W[:, C_T] += dW[:, C_T], published in this slab's `dw` for the visible
+    /// sides (and kept: with momentum, it is the weights' velocity).
     ///
     /// Phase: reads the data and every slab's v; writes this slab's dw.
-    pub(crate) fn add_weights_hidden(&self, slab: &Slab, own: &mut Own, alpha: f32) {
+    pub(crate) fn add_weights_hidden(&self, slab: &Slab, own: &mut Own, alpha: f32, momentum: f32, decay: f32) {
         let (nv, m) = (self.n_visible, slab.cols.len());
         let mut dw = slab.dw.write().unwrap();
         let Own { xbuf, h_mean, w, ldw, .. } = own;
-        gemm(&mut dw, nv, m, 2 * self.batch, xbuf, true, h_mean, false, alpha, false);
+        if momentum > 0.0 {
+            dw.iter_mut().for_each(|d| *d *= momentum);
+        }
+        gemm(&mut dw, nv, m, 2 * self.batch, xbuf, true, h_mean, false, alpha, momentum > 0.0);
+        if decay > 0.0 {
+            for i in 0..nv {
+                for (d, &x) in dw[i * m..(i + 1) * m].iter_mut().zip(&w[i * *ldw..i * *ldw + m]) {
+                    *d -= decay * x;
+                }
+            }
+        }
         for i in 0..nv {
             for (x, &d) in w[i * *ldw..i * *ldw + m].iter_mut().zip(&dw[i * m..(i + 1) * m]) {
                 *x += d;

@@ -6,7 +6,8 @@
 //! `[n_visible, n_hidden]`, row-major, everywhere (see `model.rs`).
 //!
 //! Modules: [`model`] (the RBM and its conditionals), [`engine`] (the same
-//! split across threads), [`train`] (CD-k, PCD-k and their monitors),
+//! split across threads), [`train`] (CD-k, PCD-k and their monitors), [`recipe`]
+//! (momentum, weight decay, schedules, sparsity, initialisation),
 //! [`fit`] (the epoch loop), [`estimate`] (log-likelihoods), [`data`]
 //! (MNIST and in-memory rows), [`npy`] and [`csv`] (data files), [`split`] (seeded
 //! validation splits), [`gaussian`] (Gaussian visible units), [`modelfile`] (safetensors files),
@@ -51,6 +52,7 @@ pub mod modelfile;
 pub mod npy;
 #[allow(unsafe_code)]
 mod raw;
+pub mod recipe;
 pub mod rng;
 pub mod split;
 pub mod train;

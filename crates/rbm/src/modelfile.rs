@@ -236,6 +236,12 @@ pub fn save_checkpoint(path: &Path, trainer: &mut crate::train::Trainer, extra: 
     if let Some(sigma) = &sigma {
         tensors.push(("sigma", vec![rbm.n_visible], sigma));
     }
+    let velocity = trainer.config().has_momentum().then(|| trainer.velocity());
+    if let Some(v) = &velocity {
+        tensors.push(("velocity_W", vec![rbm.n_visible, rbm.n_hidden], &v.w));
+        tensors.push(("velocity_hbias", vec![rbm.n_hidden], &v.hbias));
+        tensors.push(("velocity_vbias", vec![rbm.n_visible], &v.vbias));
+    }
     let bytes = safetensors_bytes(&tensors, metadata);
     write_atomic(path, &bytes)
 }
@@ -263,8 +269,20 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
         crate::train::Visible::Gaussian => Some(tensor(path, &st, "sigma", &[rbm.n_visible])?),
         crate::train::Visible::Bernoulli => None,
     };
-    let trainer = crate::train::Trainer::restore(&rbm, sigma.as_deref(), config, state, &chain)
+    let momentum = config.has_momentum();
+    let mut trainer = crate::train::Trainer::restore(&rbm, sigma.as_deref(), config, state, &chain)
         .map_err(|e| bad(e.to_string()))?;
+    if momentum {
+        let (nv, nh) = (rbm.n_visible, rbm.n_hidden);
+        let velocity = crate::model::Rbm {
+            n_visible: nv,
+            n_hidden: nh,
+            w: tensor(path, &st, "velocity_W", &[nv, nh])?,
+            hbias: tensor(path, &st, "velocity_hbias", &[nh])?,
+            vbias: tensor(path, &st, "velocity_vbias", &[nv])?,
+        };
+        trainer.set_velocity(&velocity).map_err(|e| bad(e.to_string()))?;
+    }
     Ok(Checkpoint { trainer, extra: meta.get("extra").cloned().unwrap_or_default() })
 }
 

@@ -24,6 +24,7 @@ use crate::engine::{groups, Engine, Own, Rows, Slab, DEFAULT_PARTS, MAX_PARTS};
 use crate::error::{RbmError, Result};
 use crate::math::{log_sigmoid, softplus, softplus_diff_groups};
 use crate::model::Rbm;
+use crate::recipe::{learning_rate, momentum_at, Init, LrSchedule};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
@@ -77,6 +78,34 @@ pub struct TrainConfig {
     /// Gaussian units: learn log σ² by the same SGD (Cho, Ilin & Raiko 2011)
     #[serde(default)]
     pub learn_sigma: bool,
+    /// momentum of the first `momentum_epochs` epochs (0: none; see [`crate::recipe`])
+    #[serde(default)]
+    pub momentum: f32,
+    /// momentum after `momentum_epochs` epochs
+    #[serde(default)]
+    pub final_momentum: f32,
+    #[serde(default)]
+    pub momentum_epochs: usize,
+    /// L2 weight decay λ: the weights' gradient gains -λ W (biases are not decayed)
+    #[serde(default)]
+    pub weight_decay: f32,
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
+    /// the last update's learning rate under a linear or exponential schedule
+    #[serde(default)]
+    pub final_lr: f32,
+    /// the hidden units' target mean activation p (none when absent)
+    #[serde(default)]
+    pub sparsity_target: Option<f32>,
+    /// the sparsity penalty's cost s
+    #[serde(default)]
+    pub sparsity_cost: f32,
+    /// how the parameters were initialised (recorded; the caller initialises)
+    #[serde(default)]
+    pub init: Init,
+    /// the recipe's name, when a preset set it (recorded)
+    #[serde(default)]
+    pub preset: Option<String>,
 }
 
 fn two_parts() -> usize {
@@ -99,6 +128,16 @@ impl Default for TrainConfig {
             n_parts: DEFAULT_PARTS,
             visible: Visible::Bernoulli,
             learn_sigma: false,
+            momentum: 0.0,
+            final_momentum: 0.0,
+            momentum_epochs: 0,
+            weight_decay: 0.0,
+            lr_schedule: LrSchedule::Constant,
+            final_lr: 0.0,
+            sparsity_target: None,
+            sparsity_cost: 0.0,
+            init: Init::Tutorial,
+            preset: None,
         }
     }
 }
@@ -146,12 +185,50 @@ impl TrainConfig {
         if !(1..=MAX_PARTS).contains(&self.n_parts) {
             return Err(RbmError::param("n_parts", format!("must be in 1..={MAX_PARTS}, got {}", self.n_parts)));
         }
+        for (name, m) in [("momentum", self.momentum), ("final_momentum", self.final_momentum)] {
+            if !(0.0..1.0).contains(&m) {
+                return Err(RbmError::param(name, format!("must be in [0, 1), got {m}")));
+            }
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(RbmError::param("weight_decay", format!("must be 0 or more, got {}", self.weight_decay)));
+        }
+        if self.lr_schedule != LrSchedule::Constant && !(self.final_lr.is_finite() && self.final_lr > 0.0) {
+            return Err(RbmError::param(
+                "final_lr",
+                format!("a {:?} schedule needs a positive final rate, got {}", self.lr_schedule, self.final_lr),
+            ));
+        }
+        if let Some(p) = self.sparsity_target {
+            if !(p > 0.0 && p < 1.0) {
+                return Err(RbmError::param("sparsity_target", format!("must lie strictly between 0 and 1, got {p}")));
+            }
+            if !(self.sparsity_cost.is_finite() && self.sparsity_cost > 0.0) {
+                return Err(RbmError::param("sparsity_cost", format!("must be positive, got {}", self.sparsity_cost)));
+            }
+        }
         Ok(CheckedConfig(self.clone()))
     }
 
     /// Minibatches per epoch (a final partial batch is dropped, as the tutorial).
     pub fn batches_per_epoch(&self) -> usize {
         self.train_size / self.batch_size
+    }
+
+    /// The learning rate of minibatch `batch` of epoch `epoch` (see [`crate::recipe`]).
+    pub fn lr_at(&self, epoch: usize, batch: usize) -> f32 {
+        let nb = self.batches_per_epoch();
+        learning_rate(self.lr_schedule, self.lr, self.final_lr, epoch * nb + batch, self.epochs * nb)
+    }
+
+    /// The momentum of epoch `epoch` (see [`crate::recipe`]).
+    pub fn momentum_at(&self, epoch: usize) -> f32 {
+        momentum_at(self.momentum, self.final_momentum, self.momentum_epochs, epoch)
+    }
+
+    /// Whether the update keeps velocities (some epoch has momentum).
+    pub fn has_momentum(&self) -> bool {
+        self.momentum > 0.0 || self.final_momentum > 0.0
     }
 }
 
@@ -311,6 +388,25 @@ impl Trainer {
         self.engine.to_rbm()
     }
 
+    /// The velocities of W, hbias and vbias (momentum; else the last
+    /// update's increments), in an [`Rbm`]'s shapes: a checkpoint keeps them
+    /// so that a resumed run with momentum continues bit for bit.
+    pub fn velocity(&mut self) -> Rbm {
+        self.engine.velocity()
+    }
+
+    /// Sets the velocities (see [`Trainer::velocity`]).
+    pub fn set_velocity(&mut self, v: &Rbm) -> Result<()> {
+        if (v.n_visible, v.n_hidden) != (self.engine.n_visible, self.engine.n_hidden) {
+            return Err(RbmError::Shape(format!(
+                "velocity of {} x {}, model of {} x {}",
+                v.n_visible, v.n_hidden, self.engine.n_visible, self.engine.n_hidden
+            )));
+        }
+        self.engine.set_velocity(v);
+        Ok(())
+    }
+
     /// The chains' visible states after the last update (v_neg), `[batch, n_visible]`.
     pub fn chain_visible(&mut self) -> Vec<f32> {
         self.engine.chain_visible()
@@ -343,7 +439,7 @@ impl Trainer {
         self.engine.relayout(n_threads);
         let Trainer { engine, config, pl_diff, costs, .. } = &*self;
         let load_error = Mutex::new(None);
-        let step = Update { engine, config, pl_diff, costs, data, load_error: &load_error };
+        let step = Update { engine, config, epoch: self.epoch, pl_diff, costs, data, load_error: &load_error };
         engine.team(|ctx, slab, own| {
             for u in 0..n {
                 step.run(ctx, slab, own, start + u, (bit0 + u) % nv);
@@ -390,6 +486,8 @@ impl Trainer {
 struct Update<'a> {
     engine: &'a Engine,
     config: &'a CheckedConfig,
+    /// the epoch the updates belong to (a call of [`Trainer::run`] stays in one)
+    epoch: usize,
     pl_diff: &'a [Mutex<Vec<f32>>],
     costs: &'a [Mutex<Vec<f64>>],
     data: &'a dyn DataRows,
@@ -483,8 +581,11 @@ impl Update<'_> {
             eng.propup(slab, own, Rows::Chain, 1.0, 1, true);
         }
 
-        // Gradient step, hidden side: W[:, C_T] += lr/b [v_pos; v_neg]^T [h_pos; -h_neg].
-        let alpha = self.config.lr / b as f32;
+        // Gradient step, hidden side: W[:, C_T] += lr/b [v_pos; v_neg]^T [h_pos; -h_neg]
+        // (with the recipe's momentum and decay, see crate::recipe).
+        let lr = self.config.lr_at(self.epoch, batch_index);
+        let (alpha, momentum) = (lr / b as f32, self.config.momentum_at(self.epoch));
+        let decay = lr * self.config.weight_decay;
         let learn_sigma = gaussian && self.config.learn_sigma;
         if learn_sigma {
             eng.publish_means(slab, own);
@@ -493,17 +594,33 @@ impl Update<'_> {
             *h = -*h;
         }
         eng.gather_x(own);
-        eng.add_weights_hidden(slab, own, alpha);
+        eng.add_weights_hidden(slab, own, alpha, momentum, decay);
         // c += lr/b Σ_rows y, summed row by row (vectorises along j).
-        let Own { hb_eff: sum, h_mean, hbias, .. } = &mut *own;
+        let Own { hb_eff: sum, h_mean, hbias, hb_vel, .. } = &mut *own;
         sum.iter_mut().for_each(|s| *s = 0.0);
         for row in h_mean.chunks_exact(m.max(1)) {
             for (s, &y) in sum.iter_mut().zip(row) {
                 *s += y;
             }
         }
-        for (c, &s) in hbias.iter_mut().zip(sum.iter()) {
-            *c += alpha * s;
+        if let Some(p) = self.config.sparsity_target {
+            // Σ_rows y becomes Σ_rows y - batch s (q - p), q = the mean of h_pos, so that
+            // alpha times it is lr [(1/b) Σ_rows y - s (q - p)]
+            let cost = self.config.sparsity_cost;
+            for (j, s) in sum.iter_mut().enumerate() {
+                let q = (0..b).map(|r| h_mean[r * m + j]).sum::<f32>() / b as f32;
+                *s -= b as f32 * cost * (q - p);
+            }
+        }
+        if self.config.has_momentum() {
+            for ((c, v), &s) in hbias.iter_mut().zip(hb_vel.iter_mut()).zip(sum.iter()) {
+                *v = momentum * *v + alpha * s;
+                *c += *v;
+            }
+        } else {
+            for (c, &s) in hbias.iter_mut().zip(sum.iter()) {
+                *c += alpha * s;
+            }
         }
         ctx.sync();
 
@@ -528,8 +645,15 @@ impl Update<'_> {
                 *s /= sigma;
             }
         }
-        for (c, &s) in own.vbias.iter_mut().zip(own.vb_eff.iter()) {
-            *c += alpha * s;
+        if self.config.has_momentum() {
+            for ((c, v), &s) in own.vbias.iter_mut().zip(own.vb_vel.iter_mut()).zip(own.vb_eff.iter()) {
+                *v = momentum * *v + alpha * s;
+                *c += *v;
+            }
+        } else {
+            for (c, &s) in own.vbias.iter_mut().zip(own.vb_eff.iter()) {
+                *c += alpha * s;
+            }
         }
         if learn_sigma {
             eng.apply_sigma(slab, own);

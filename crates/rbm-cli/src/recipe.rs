@@ -1,0 +1,119 @@
+//! `rbm train`'s recipe flags (momentum, weight decay, learning-rate
+//! schedules, sparsity, initialisation) and the presets that set them.
+
+use crate::*;
+use rbm::recipe::{Init, LrSchedule};
+
+#[derive(Args, Clone)]
+pub(crate) struct RecipeArgs {
+    /// Momentum (0: none). With --final-momentum, the momentum of the first
+    /// --momentum-epochs epochs only.
+    #[arg(long, value_name = "M", allow_negative_numbers = true)]
+    momentum: Option<f32>,
+    /// The momentum after --momentum-epochs epochs (the practical guide: 0.5, then 0.9).
+    #[arg(long, value_name = "M", allow_negative_numbers = true)]
+    final_momentum: Option<f32>,
+    /// Epochs at --momentum before --final-momentum takes over.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    momentum_epochs: usize,
+    /// L2 weight decay: the weights' gradient gains -L W.
+    #[arg(long, value_name = "L", allow_negative_numbers = true)]
+    weight_decay: Option<f32>,
+    /// How the learning rate moves from --lr (first update) to --final-lr (last).
+    #[arg(long, value_enum, default_value = "constant")]
+    lr_schedule: ScheduleArg,
+    /// The last update's learning rate (linear and exponential schedules).
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
+    final_lr: Option<f32>,
+    /// A target mean activation p for the hidden units: their biases' gradient
+    /// gains -cost (q - p), q their mean over the minibatch.
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    sparsity_target: Option<f32>,
+    /// The sparsity penalty's cost.
+    #[arg(long, value_name = "C", default_value_t = 0.1, requires = "sparsity_target")]
+    sparsity_cost: f32,
+    /// How the parameters start: the tutorial's (W uniform, biases 0) or the
+    /// practical guide's (W ~ N(0, 0.01^2), visible biases logit of the data's means).
+    #[arg(long, value_enum, default_value = "tutorial")]
+    init: InitArg,
+    /// A named recipe that sets every training flag at once (see the README;
+    /// it conflicts with the flags it sets).
+    #[arg(long, value_enum, conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "momentum", "final_momentum", "momentum_epochs", "weight_decay", "lr_schedule", "final_lr", "init"])]
+    pub preset: Option<PresetArg>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ScheduleArg {
+    Constant,
+    Linear,
+    Exponential,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum InitArg {
+    Tutorial,
+    Guide,
+}
+
+/// The presets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PresetArg {
+    /// the best likelihood this tool reaches on MNIST in about half an hour
+    Quality,
+}
+
+impl RecipeArgs {
+    /// Sets the recipe's fields of `cfg` from the flags, or from the preset.
+    pub(crate) fn apply(&self, cfg: &mut TrainConfig) {
+        if let Some(p) = self.preset {
+            preset(p, cfg);
+            return;
+        }
+        let m = self.momentum.unwrap_or(0.0);
+        (cfg.momentum, cfg.final_momentum) = (m, self.final_momentum.unwrap_or(m));
+        cfg.momentum_epochs = if self.final_momentum.is_some() { self.momentum_epochs } else { 0 };
+        cfg.weight_decay = self.weight_decay.unwrap_or(0.0);
+        cfg.lr_schedule = match self.lr_schedule {
+            ScheduleArg::Constant => LrSchedule::Constant,
+            ScheduleArg::Linear => LrSchedule::Linear,
+            ScheduleArg::Exponential => LrSchedule::Exponential,
+        };
+        cfg.final_lr = self.final_lr.unwrap_or(0.0);
+        (cfg.sparsity_target, cfg.sparsity_cost) = (self.sparsity_target, self.sparsity_cost);
+        cfg.init = match self.init {
+            InitArg::Tutorial => Init::Tutorial,
+            InitArg::Guide => Init::Guide,
+        };
+    }
+}
+
+/// The preset's recipe, written out in the README.
+fn preset(p: PresetArg, cfg: &mut TrainConfig) {
+    match p {
+        PresetArg::Quality => {
+            (cfg.method, cfg.k, cfg.batch_size, cfg.epochs, cfg.n_hidden) = (Method::Pcd, 15, 20, 100, 500);
+            (cfg.lr, cfg.lr_schedule, cfg.final_lr) = (0.05, LrSchedule::Linear, 0.001);
+            (cfg.momentum, cfg.final_momentum, cfg.momentum_epochs) = (0.5, 0.9, 5);
+            cfg.weight_decay = 1e-4;
+            cfg.init = Init::Guide;
+            cfg.preset = Some("quality".into());
+        }
+    }
+}
+
+/// The model a run starts from: the tutorial's initialisation, or the
+/// guide's from the training rows `rows` (as the model sees them).
+pub(crate) fn initial_model(cfg: &TrainConfig, rows: &dyn DataRows, gaussian: bool) -> Result<Rbm> {
+    let nv = rows.n_cols();
+    Ok(match cfg.init {
+        Init::Tutorial => Rbm::init(nv, cfg.n_hidden, cfg.seed)?,
+        Init::Guide => {
+            let (sums, _) = rbm::data::column_sums(rows, cfg.train_size)?;
+            let vbias = match gaussian {
+                true => sums.iter().map(|s| (s / cfg.train_size as f64) as f32).collect(),
+                false => rbm::recipe::guide_vbias(&sums, cfg.train_size),
+            };
+            rbm::recipe::guide_init(cfg.n_hidden, vbias, cfg.seed)?
+        }
+    })
+}

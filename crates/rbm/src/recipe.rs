@@ -1,0 +1,92 @@
+//! Training recipes beyond the tutorial's plain SGD at a constant rate, as
+//! pure functions of the configuration and the position in the run: the
+//! learning-rate schedule, the momentum ramp, and the practical guide's
+//! initialisation. The update they enter (with weight decay and the sparsity
+//! target) is in `train.rs`:
+//!
+//!   g      = (1/batch) Σ_rows [v_pos h_pos^T - v_neg h_neg^T] - λ W          (λ: weight decay)
+//!   Δ_t    = μ_t Δ_{t-1} + lr_t g                                           (μ_t: momentum)
+//!   W     += Δ_t
+//!   Δc_t   = μ_t Δc_{t-1} + lr_t [(1/batch) Σ_rows (h_pos - h_neg) - s (q - p)]
+//!   Δb_t   = μ_t Δb_{t-1} + lr_t (1/batch) Σ_rows (v_pos - v_neg)
+//!
+//! with q_j the minibatch's mean of p(h_j = 1 | v_pos), p the sparsity target
+//! and s its cost (the practical guide's sparsity penalty, on the hidden
+//! biases). With μ = 0, λ = 0, s = 0 and a constant rate this is exactly the
+//! tutorial's update.
+
+use crate::model::Rbm;
+use crate::rng::Stream;
+use serde::{Deserialize, Serialize};
+
+/// How the learning rate moves from `lr` (first update) to `final_lr` (last).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// lr throughout (the tutorial)
+    #[default]
+    Constant,
+    /// lr_t = lr + (final_lr - lr) t / (T - 1)
+    Linear,
+    /// lr_t = lr (final_lr / lr)^(t / (T - 1))
+    Exponential,
+}
+
+/// The learning rate of update `t` (counted from 0 over the whole run) of
+/// `total`, as `schedule` says.
+pub fn learning_rate(schedule: LrSchedule, lr: f32, final_lr: f32, t: usize, total: usize) -> f32 {
+    let frac = if total > 1 { t.min(total - 1) as f64 / (total - 1) as f64 } else { 0.0 };
+    let (lr, fin) = (lr as f64, final_lr as f64);
+    (match schedule {
+        LrSchedule::Constant => lr,
+        LrSchedule::Linear => lr + (fin - lr) * frac,
+        LrSchedule::Exponential => lr * (fin / lr).powf(frac),
+    }) as f32
+}
+
+/// The momentum of epoch `epoch`: `momentum` for the first `momentum_epochs`
+/// epochs, then `final_momentum` (the practical guide: 0.5, then 0.9 after 5).
+pub fn momentum_at(momentum: f32, final_momentum: f32, momentum_epochs: usize, epoch: usize) -> f32 {
+    if epoch < momentum_epochs {
+        momentum
+    } else {
+        final_momentum
+    }
+}
+
+/// How the weights and biases start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// the tutorial's: W uniform in ±4 sqrt(6 / (n_visible + n_hidden)), biases 0
+    #[default]
+    Tutorial,
+    /// the practical guide's: W ~ Normal(0, 0.01²), hidden biases 0, visible
+    /// biases log(p_i / (1 - p_i)) with p_i the training data's mean of unit i
+    /// (binary units), or the data's mean (Gaussian units)
+    Guide,
+}
+
+/// The practical guide's initial visible biases for binary units from the
+/// training rows' column sums `sums` over `n` rows: log(p / (1 - p)), p the
+/// column's mean clamped to [1e-3, 1 - 1e-3] so that a column that is always
+/// 0 or 1 gets a finite bias (±6.9).
+pub fn guide_vbias(sums: &[f64], n: usize) -> Vec<f32> {
+    sums.iter()
+        .map(|s| {
+            let p = (s / n.max(1) as f64).clamp(1e-3, 1.0 - 1e-3);
+            (p / (1.0 - p)).ln() as f32
+        })
+        .collect()
+}
+
+/// An RBM initialised as the practical guide says: W ~ Normal(0, 0.01²)
+/// drawn from the stream (seed, [`crate::model::INIT_STREAM`]), hidden biases
+/// 0, visible biases `vbias` (`[n_visible]`; see [`guide_vbias`]).
+pub fn guide_init(n_hidden: usize, vbias: Vec<f32>, seed: u64) -> crate::Result<Rbm> {
+    let n_visible = vbias.len();
+    let mut w = vec![0f32; n_visible * n_hidden];
+    crate::gaussian::standard_normals(&mut Stream::new(seed, crate::model::INIT_STREAM), &mut w);
+    w.iter_mut().for_each(|x| *x *= 0.01);
+    Rbm::from_params(n_visible, n_hidden, w, vec![0.0; n_hidden], vbias)
+}

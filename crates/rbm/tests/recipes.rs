@@ -1,0 +1,135 @@
+//! The training recipes against their definitions (see `recipe.rs`): each
+//! run starts from the same model, data and seed as a plain SGD run, so the
+//! first update's random draws are the same, and the difference between the
+//! two updates must be exactly the recipe's term.
+
+mod common;
+use common::*;
+use rbm::recipe::{guide_init, guide_vbias, learning_rate, momentum_at, LrSchedule};
+use rbm::{Method, Rbm, RowMatrix, TrainConfig, Trainer};
+
+/// 12 rows of 6 binary values.
+fn data() -> Vec<f32> {
+    (0..72).map(|i| ((i * 7 + i / 6) % 3 == 0) as u8 as f32).collect()
+}
+
+fn start() -> Rbm {
+    random_rbm(6, 4, 0.5, 17)
+}
+
+/// `updates` updates of CD-1 (batch 4, lr 0.1) with `recipe` applied to the config.
+fn after(updates: usize, recipe: impl Fn(&mut TrainConfig)) -> Rbm {
+    let values = data();
+    let mut cfg = train_config(Method::Cd, 1, 0.1, 4, 2, 4, 9, 12);
+    recipe(&mut cfg);
+    let mut t = Trainer::new(&start(), checked(&cfg)).unwrap();
+    t.run(&RowMatrix::new(&values, 6).unwrap(), updates, 1).unwrap();
+    t.rbm()
+}
+
+fn diff(a: &[f32], b: &[f32]) -> Vec<f64> {
+    a.iter().zip(b).map(|(&x, &y)| x as f64 - y as f64).collect()
+}
+
+fn assert_close(got: &[f64], want: &[f64], what: &str) {
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() < 2e-6, "{what}[{k}]: {g} vs {w}");
+    }
+}
+
+#[test]
+fn weight_decay_subtracts_lr_lambda_w_from_the_weights_step_only() {
+    let (w0, plain) = (start(), after(1, |_| {}));
+    let decayed = after(1, |c| c.weight_decay = 0.3);
+    let want: Vec<f64> = diff(&plain.w, &w0.w).iter().zip(&w0.w).map(|(d, &w)| d - 0.1 * 0.3 * w as f64).collect();
+    assert_close(&diff(&decayed.w, &w0.w), &want, "W step");
+    assert_eq!((decayed.hbias, decayed.vbias), (plain.hbias, plain.vbias));
+}
+
+#[test]
+fn momentum_adds_mu_times_the_last_step() {
+    // the first update has no velocity yet: plain SGD's step. The second:
+    // mu (W1 - W0) + the plain step from W1 (whose draws are those of the plain run)
+    let (w0, plain1, plain2) = (start(), after(1, |_| {}), after(2, |_| {}));
+    let mom = |c: &mut TrainConfig| (c.momentum, c.final_momentum, c.momentum_epochs) = (0.5, 0.5, 0);
+    let (m1, m2) = (after(1, mom), after(2, mom));
+    assert_eq!(m1.w, plain1.w);
+    for (name, p0, p1, p2, got) in [
+        ("W", &w0.w, &plain1.w, &plain2.w, &m2.w),
+        ("hbias", &w0.hbias, &plain1.hbias, &plain2.hbias, &m2.hbias),
+        ("vbias", &w0.vbias, &plain1.vbias, &plain2.vbias, &m2.vbias),
+    ] {
+        let want: Vec<f64> = diff(p1, p0).iter().zip(diff(p2, p1)).map(|(a, b)| 0.5 * a + b).collect();
+        assert_close(&diff(got, p1), &want, name);
+    }
+}
+
+#[test]
+fn the_sparsity_target_moves_the_hidden_biases_by_lr_cost_q_minus_p() {
+    // q_j = the first minibatch's mean of p(h_j = 1 | v) under the start model
+    let (w0, plain) = (start(), after(1, |_| {}));
+    let sparse = after(1, |c| (c.sparsity_target, c.sparsity_cost) = (Some(0.05), 0.7));
+    let q = w0.propup(&data()[..4 * 6]).mean;
+    let want: Vec<f64> = (0..4)
+        .map(|j| {
+            let qj = (0..4).map(|r| q[r * 4 + j] as f64).sum::<f64>() / 4.0;
+            (plain.hbias[j] - w0.hbias[j]) as f64 - 0.1 * 0.7 * (qj - 0.05)
+        })
+        .collect();
+    assert_close(&diff(&sparse.hbias, &w0.hbias), &want, "hbias step");
+    assert_eq!((sparse.w, sparse.vbias), (plain.w, plain.vbias));
+}
+
+#[test]
+fn schedules_and_the_momentum_ramp_follow_their_formulas() {
+    let c = LrSchedule::Constant;
+    assert_eq!(learning_rate(c, 0.1, 0.01, 7, 10), 0.1);
+    let (l, e) = (LrSchedule::Linear, LrSchedule::Exponential);
+    assert_eq!((learning_rate(l, 0.1, 0.02, 0, 5), learning_rate(l, 0.1, 0.02, 4, 5)), (0.1, 0.02));
+    assert!((learning_rate(l, 0.1, 0.02, 2, 5) - 0.06).abs() < 1e-7);
+    // exponential: geometric, so the midpoint is the geometric mean
+    assert!((learning_rate(e, 0.1, 0.001, 2, 5) - 0.01).abs() < 1e-8);
+    assert!((learning_rate(e, 0.1, 0.001, 4, 5) - 0.001).abs() < 1e-9);
+    assert_eq!([0, 4, 5, 9].map(|ep| momentum_at(0.5, 0.9, 5, ep)), [0.5, 0.5, 0.9, 0.9]);
+    // and the trainer's first update uses lr itself: a schedule changes nothing there
+    let scheduled = after(1, |c| (c.lr_schedule, c.final_lr) = (LrSchedule::Exponential, 0.001));
+    assert_eq!(scheduled.w, after(1, |_| {}).w);
+}
+
+#[test]
+fn a_run_with_momentum_resumes_from_its_checkpoint_bit_for_bit() {
+    let values = data();
+    let rows = RowMatrix::new(&values, 6).unwrap();
+    let mut cfg = train_config(Method::Pcd, 2, 0.05, 4, 3, 4, 5, 12);
+    (cfg.momentum, cfg.final_momentum, cfg.momentum_epochs, cfg.weight_decay) = (0.5, 0.9, 1, 0.01);
+    let straight = {
+        let mut t = Trainer::new(&start(), checked(&cfg)).unwrap();
+        rbm::fit(&mut t, &rows, &rbm::FitOptions::new(1), &mut ()).unwrap();
+        t.rbm()
+    };
+    let path = tmpdir("momentum-resume").join("ck.safetensors");
+    let mut t = Trainer::new(&start(), checked(&cfg)).unwrap();
+    t.run(&rows, 4, 2).unwrap(); // one epoch and a minibatch (3 per epoch)
+    rbm::modelfile::save_checkpoint(&path, &mut t, "").unwrap();
+    let mut resumed = rbm::modelfile::load_checkpoint(&path).unwrap().trainer;
+    assert_eq!(resumed.velocity().w, t.velocity().w);
+    rbm::fit(&mut resumed, &rows, &rbm::FitOptions::new(3), &mut ()).unwrap();
+    let r = resumed.rbm();
+    assert_eq!((r.w, r.hbias, r.vbias), (straight.w, straight.hbias, straight.vbias));
+}
+
+#[test]
+fn the_guides_initialisation_has_its_stated_distribution() {
+    // 784 x 500 weights: their mean has standard error 0.01 / sqrt(392,000) =
+    // 1.6e-5 and their standard deviation estimate about 0.01 / sqrt(2 x 392,000) = 1.1e-5
+    let sums = vec![0.0, 25.0, 50.0, 100.0];
+    let vb = guide_vbias(&sums, 100);
+    assert!(vb[0] < -6.0 && vb[3] > 6.0 && vb[2].abs() < 1e-6 && (vb[1] - (0.25f32 / 0.75).ln()).abs() < 1e-6);
+    let rbm = guide_init(500, vec![0.0; 784], 3).unwrap();
+    let n = rbm.w.len() as f64;
+    let mean = rbm.w.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let sd = (rbm.w.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+    assert!(mean.abs() < 5.0 * 1.6e-5, "mean {mean}");
+    assert!((sd - 0.01).abs() < 5.0 * 1.1e-5, "sd {sd}");
+    assert!(rbm.hbias.iter().all(|&c| c == 0.0));
+}
