@@ -112,7 +112,7 @@ impl From<EstimatorArg> for Estimator {
 /// The library's errors in the command line's words: a parameter's name
 /// becomes its flag.
 fn flagged(e: RbmError) -> anyhow::Error {
-    const FLAGS: [(&str, &str); 14] = [
+    const FLAGS: [(&str, &str); 16] = [
         ("k", "-k"),
         ("lr", "--lr"),
         ("batch_size", "--batch-size"),
@@ -127,6 +127,8 @@ fn flagged(e: RbmError) -> anyhow::Error {
         ("final_lr", "--final-lr"),
         ("sparsity_target", "--sparsity-target"),
         ("sparsity_cost", "--sparsity-cost"),
+        ("offset_rate", "--offset-rate"),
+        ("centering", "--centering"),
     ];
     match &e {
         RbmError::Param { name, msg } => match FLAGS.iter().find(|(n, _)| n == name) {
@@ -151,7 +153,7 @@ enum Command {
     /// Train an RBM on MNIST (defaults: the tutorial's PCD-15 run) or on a .npy
     /// or .csv file, and write filters, samples, metrics and the model into
     /// the output directory.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Draw the samples picture from a saved model.
     Sample(SampleArgs),
     /// Measure training and sampling speed against the matrix products' own speed.
@@ -351,7 +353,7 @@ struct TrainArgs {
     parts: usize,
     /// Continue the interrupted run in DIR from its checkpoint, with the
     /// configuration stored there, to its configured number of epochs.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "learn_sigma", "standardize", "valid", "valid_fraction", "labels", "momentum", "final_momentum", "momentum_epochs", "weight_decay", "lr_schedule", "final_lr", "sparsity_target", "sparsity_cost", "init", "preset", "out", "chains", "samples", "plot_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "learn_sigma", "standardize", "valid", "valid_fraction", "labels", "momentum", "final_momentum", "momentum_epochs", "weight_decay", "lr_schedule", "final_lr", "sparsity_target", "sparsity_cost", "init", "centering", "offset_rate", "preset", "out", "chains", "samples", "plot_every"])]
     resume: Option<PathBuf>,
     /// Also write a checkpoint every N minibatches (one is always written after each epoch).
     #[arg(long, value_name = "N")]
@@ -427,7 +429,7 @@ struct SampleArgs {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(a) => run_train(a),
+        Command::Train(a) => run_train(*a),
         Command::Sample(a) => run_sample(a),
         Command::Bench(a) => bench::run_bench(a),
         Command::Features(a) => run_features(a),

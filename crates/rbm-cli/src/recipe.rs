@@ -36,9 +36,17 @@ pub(crate) struct RecipeArgs {
     /// practical guide's (W ~ N(0, 0.01^2), visible biases logit of the data's means).
     #[arg(long, value_enum, default_value = "tutorial")]
     init: InitArg,
+    /// Centring (Melchior, Fischer & Wiskott 2016): train with the gradient of
+    /// the RBM centred at moving averages of the units' means; the saved model
+    /// is the equivalent uncentred RBM.
+    #[arg(long)]
+    centering: bool,
+    /// The offsets' moving-average rate per update (centring).
+    #[arg(long, value_name = "R", default_value_t = 0.01, requires = "centering")]
+    offset_rate: f32,
     /// A named recipe that sets every training flag at once (see the README;
     /// it conflicts with the flags it sets).
-    #[arg(long, value_enum, conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "momentum", "final_momentum", "momentum_epochs", "weight_decay", "lr_schedule", "final_lr", "init"])]
+    #[arg(long, value_enum, conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "momentum", "final_momentum", "momentum_epochs", "weight_decay", "lr_schedule", "final_lr", "init", "centering", "offset_rate"])]
     pub preset: Option<PresetArg>,
 }
 
@@ -84,6 +92,7 @@ impl RecipeArgs {
             InitArg::Tutorial => Init::Tutorial,
             InitArg::Guide => Init::Guide,
         };
+        (cfg.centering, cfg.offset_rate) = (self.centering, if self.centering { self.offset_rate } else { 0.0 });
     }
 }
 
@@ -102,18 +111,35 @@ fn preset(p: PresetArg, cfg: &mut TrainConfig) {
 }
 
 /// The model a run starts from: the tutorial's initialisation, or the
-/// guide's from the training rows `rows` (as the model sees them).
-pub(crate) fn initial_model(cfg: &TrainConfig, rows: &dyn DataRows, gaussian: bool) -> Result<Rbm> {
+/// guide's from the training rows `rows` (as the model sees them); with
+/// centring, also the visible offsets to start from (the rows' means, over
+/// `sigma` for Gaussian units).
+pub(crate) fn initial_model(
+    cfg: &TrainConfig,
+    rows: &dyn DataRows,
+    gaussian: bool,
+    sigma: f32,
+) -> Result<(Rbm, Option<Vec<f32>>)> {
     let nv = rows.n_cols();
-    Ok(match cfg.init {
+    let sums = match cfg.init == Init::Guide || cfg.centering {
+        true => Some(rbm::data::column_sums(rows, cfg.train_size)?.0),
+        false => None,
+    };
+    let n = cfg.train_size as f64;
+    let offsets = sums.as_ref().filter(|_| cfg.centering).map(|s| {
+        let scale = if gaussian { sigma as f64 } else { 1.0 };
+        s.iter().map(|s| (s / n / scale) as f32).collect()
+    });
+    let rbm = match cfg.init {
         Init::Tutorial => Rbm::init(nv, cfg.n_hidden, cfg.seed)?,
         Init::Guide => {
-            let (sums, _) = rbm::data::column_sums(rows, cfg.train_size)?;
+            let sums = sums.expect("column sums");
             let vbias = match gaussian {
                 true => sums.iter().map(|s| (s / cfg.train_size as f64) as f32).collect(),
                 false => rbm::recipe::guide_vbias(&sums, cfg.train_size),
             };
             rbm::recipe::guide_init(cfg.n_hidden, vbias, cfg.seed)?
         }
-    })
+    };
+    Ok((rbm, offsets))
 }

@@ -217,14 +217,14 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
             let out = a.io.out.clone();
             prepare_out(&out)?;
             refuse_other_run(&out, &cfg)?;
-            // the guide's initialisation reads the rows as the model will see them
-            let z = match a.standardize && cfg.init == rbm::recipe::Init::Guide {
+            // the guide's initialisation and centring's offsets read the rows as the model will see them
+            let z = match a.standardize && (cfg.init == rbm::recipe::Init::Guide || cfg.centering) {
                 true => Some(Standardize::of(train_rows, cfg.train_size)?),
                 false => None,
             };
-            let rbm = match &z {
-                Some(by) => initial_model(&cfg, &Standardized { data: train_rows, by }, is_gaussian)?,
-                None => initial_model(&cfg, train_rows, is_gaussian)?,
+            let (rbm, offsets) = match &z {
+                Some(by) => initial_model(&cfg, &Standardized { data: train_rows, by }, is_gaussian, a.sigma)?,
+                None => initial_model(&cfg, train_rows, is_gaussian, a.sigma)?,
             };
             let extra = RunExtra {
                 sampling: a.sampling.clone(),
@@ -236,11 +236,14 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
                 valid_fraction: a.valid_fraction,
                 labels: labels.clone(),
             };
-            let trainer = if is_gaussian {
+            let mut trainer = if is_gaussian {
                 Trainer::new_gaussian(&GaussianRbm::new(rbm, vec![a.sigma; n_visible])?, checked)?
             } else {
                 Trainer::new(&rbm, checked)?
             };
+            if let Some(mu) = offsets {
+                trainer.set_offsets(&mu, &vec![0.5; cfg.n_hidden])?;
+            }
             (trainer, extra, out)
         }
     };

@@ -192,6 +192,18 @@ pub(crate) struct Own {
     /// the weights' velocity is the slab's `dw`)
     pub hb_vel: Vec<f32>,
     pub vb_vel: Vec<f32>,
+    /// centring: `[n_visible]` the visible offsets μ (every thread keeps the
+    /// whole, updated alike) and `[m]` the slab's hidden offsets λ
+    pub v_offset: Vec<f32>,
+    pub h_offset: Vec<f32>,
+    /// `[m]` scratch: the minibatch's mean of h_pos (sparsity, centring)
+    pub q_mean: Vec<f32>,
+    /// `[m]` scratch: centring's hidden-bias correction Σ_rows (x_c μ) y_c
+    pub hc_corr: Vec<f32>,
+    /// `[2 batch]` scratch: a per-row dot product
+    pub d_row: Vec<f32>,
+    /// `[n_visible]` scratch: the minibatch's mean (centring)
+    pub data_mean: Vec<f32>,
 }
 
 /// One thread's share of the engine.
@@ -322,6 +334,12 @@ impl Engine {
                     sigma: Vec::new(),
                     hb_vel: vec![0.0; m],
                     vb_vel: vec![0.0; mv],
+                    v_offset: vec![0.5; nv],
+                    h_offset: vec![0.5; m],
+                    q_mean: vec![0.0; m],
+                    hc_corr: vec![0.0; m],
+                    d_row: vec![0.0; 2 * b],
+                    data_mean: vec![0.0; nv],
                 };
                 Slab {
                     own: Mutex::new(own),
@@ -372,6 +390,7 @@ impl Engine {
         if t != self.slabs.len() {
             let (rbm, h, v, streams) = (self.to_rbm(), self.chain_hidden(), self.chain_states(), self.streams());
             let velocity = self.velocity();
+            let offsets = self.offsets();
             let data = std::mem::replace(&mut self.data, RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }));
             let sigma = self.sigma.take().map(|s| s.into_inner().unwrap());
             *self = Self::layout(&rbm, self.batch, self.n_parts, t, (&streams.0, &streams.1));
@@ -382,8 +401,28 @@ impl Engine {
             self.set_chain_hidden(&h);
             self.set_chain_states(&v);
             self.set_velocity(&velocity);
+            self.set_offsets(&offsets.0, &offsets.1);
         }
         t
+    }
+
+    /// Centring's offsets: (μ `[n_visible]`, λ `[n_hidden]`).
+    pub fn offsets(&mut self) -> (Vec<f32>, Vec<f32>) {
+        let mut lambda = vec![0f32; self.n_hidden];
+        for slab in &mut self.slabs {
+            lambda[slab.cols.clone()].copy_from_slice(&slab.own.get_mut().unwrap().h_offset);
+        }
+        (self.slabs[0].own.get_mut().unwrap().v_offset.clone(), lambda)
+    }
+
+    /// Sets centring's offsets μ `[n_visible]` and λ `[n_hidden]`.
+    pub fn set_offsets(&mut self, mu: &[f32], lambda: &[f32]) {
+        assert!(mu.len() == self.n_visible && lambda.len() == self.n_hidden, "set_offsets: shapes differ");
+        for slab in &mut self.slabs {
+            let own = slab.own.get_mut().unwrap();
+            own.v_offset.copy_from_slice(mu);
+            own.h_offset.copy_from_slice(&lambda[slab.cols.clone()]);
+        }
     }
 
     /// The last update's increments as an [`Rbm`]'s parameters (with

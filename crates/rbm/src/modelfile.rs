@@ -242,6 +242,11 @@ pub fn save_checkpoint(path: &Path, trainer: &mut crate::train::Trainer, extra: 
         tensors.push(("velocity_hbias", vec![rbm.n_hidden], &v.hbias));
         tensors.push(("velocity_vbias", vec![rbm.n_visible], &v.vbias));
     }
+    let offsets = trainer.config().centering.then(|| trainer.offsets());
+    if let Some((mu, lambda)) = &offsets {
+        tensors.push(("offset_v", vec![rbm.n_visible], mu));
+        tensors.push(("offset_h", vec![rbm.n_hidden], lambda));
+    }
     let bytes = safetensors_bytes(&tensors, metadata);
     write_atomic(path, &bytes)
 }
@@ -269,7 +274,7 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
         crate::train::Visible::Gaussian => Some(tensor(path, &st, "sigma", &[rbm.n_visible])?),
         crate::train::Visible::Bernoulli => None,
     };
-    let momentum = config.has_momentum();
+    let (momentum, centering) = (config.has_momentum(), config.centering);
     let mut trainer = crate::train::Trainer::restore(&rbm, sigma.as_deref(), config, state, &chain)
         .map_err(|e| bad(e.to_string()))?;
     if momentum {
@@ -282,6 +287,11 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
             vbias: tensor(path, &st, "velocity_vbias", &[nv])?,
         };
         trainer.set_velocity(&velocity).map_err(|e| bad(e.to_string()))?;
+    }
+    if centering {
+        let mu = tensor(path, &st, "offset_v", &[rbm.n_visible])?;
+        let lambda = tensor(path, &st, "offset_h", &[rbm.n_hidden])?;
+        trainer.set_offsets(&mu, &lambda).map_err(|e| bad(e.to_string()))?;
     }
     Ok(Checkpoint { trainer, extra: meta.get("extra").cloned().unwrap_or_default() })
 }

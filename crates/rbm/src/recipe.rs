@@ -90,3 +90,57 @@ pub fn guide_init(n_hidden: usize, vbias: Vec<f32>, seed: u64) -> crate::Result<
     w.iter_mut().for_each(|x| *x *= 0.01);
     Rbm::from_params(n_visible, n_hidden, w, vec![0.0; n_hidden], vbias)
 }
+
+/// Centring (Melchior, Fischer & Wiskott 2016), one slab's hidden side. In
+/// place, with μ `[n_visible]` and λ `[m]` the offsets:
+///
+///   x_c = x - μ                          x = [v_pos; v_neg]   `[2 batch, n_visible]`
+///   y_c = [h_pos - λ; -(h_neg - λ)]      y = [h_pos; -h_neg]  `[2 batch, m]`
+///
+/// so that x_c^T y_c is the centred RBM's weight gradient (times batch);
+/// the μ λ^T terms cancel between the positive and negative rows. The
+/// centred gradient moves the uncentred biases by
+/// Δc = Σ_rows y - (x_c^T y_c)^T μ and Δb = Σ_rows ±x - (x_c^T y_c) λ: this
+/// fills `corr` `[m]` with the first correction, Σ_r (x_c[r] · μ) y_c[r, j],
+/// using `d` `[2 batch]` for the dot products.
+pub fn centre_hidden(x: &mut [f32], y: &mut [f32], mu: &[f32], lambda: &[f32], d: &mut [f32], corr: &mut [f32]) {
+    let (nv, m, rows) = (mu.len(), lambda.len(), d.len());
+    let b = rows / 2;
+    for (r, (xr, dr)) in x.chunks_exact_mut(nv).zip(d.iter_mut()).enumerate().take(rows) {
+        let mut dot = 0f32;
+        for (xi, &mi) in xr.iter_mut().zip(mu) {
+            *xi -= mi;
+            dot += *xi * mi;
+        }
+        *dr = dot;
+        let yr = &mut y[r * m..(r + 1) * m];
+        let sign = if r < b { -1.0 } else { 1.0 };
+        for (yj, &lj) in yr.iter_mut().zip(lambda) {
+            *yj += sign * lj;
+        }
+    }
+    corr.iter_mut().for_each(|c| *c = 0.0);
+    for r in 0..rows {
+        for (c, &yj) in corr.iter_mut().zip(&y[r * m..(r + 1) * m]) {
+            *c += d[r] * yj;
+        }
+    }
+}
+
+/// Per row of y_c `[2 batch, m]` (see [`centre_hidden`]), the partial dot
+/// product with λ `[m]` over the 8 units of group `cols` (relative to the
+/// slab): t[r] = Σ_{j in cols} y_c[r, j] λ_j, summed in unit order.
+pub fn offset_dot_group(y: &[f32], lambda: &[f32], cols: std::ops::Range<usize>, t: &mut [f32]) {
+    let m = lambda.len();
+    for (r, tr) in t.iter_mut().enumerate() {
+        *tr = cols.clone().map(|j| y[r * m + j] * lambda[j]).sum();
+    }
+}
+
+/// The moving averages of the offsets after an update:
+/// o ← (1 - ν) o + ν mean, for μ with the data's mean and λ with h_pos's.
+pub fn move_offsets(offset: &mut [f32], mean: &[f32], rate: f32) {
+    for (o, &m) in offset.iter_mut().zip(mean) {
+        *o = (1.0 - rate) * *o + rate * m;
+    }
+}

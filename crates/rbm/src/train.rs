@@ -24,7 +24,7 @@ use crate::engine::{groups, Engine, Own, Rows, Slab, DEFAULT_PARTS, MAX_PARTS};
 use crate::error::{RbmError, Result};
 use crate::math::{log_sigmoid, softplus, softplus_diff_groups};
 use crate::model::Rbm;
-use crate::recipe::{learning_rate, momentum_at, Init, LrSchedule};
+use crate::recipe::{centre_hidden, learning_rate, momentum_at, move_offsets, offset_dot_group, Init, LrSchedule};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
@@ -106,6 +106,13 @@ pub struct TrainConfig {
     /// the recipe's name, when a preset set it (recorded)
     #[serde(default)]
     pub preset: Option<String>,
+    /// centring (Melchior, Fischer & Wiskott 2016): the gradient of the
+    /// centred RBM, applied to the uncentred parameters (see [`crate::recipe`])
+    #[serde(default)]
+    pub centering: bool,
+    /// the offsets' moving-average rate ν per update
+    #[serde(default)]
+    pub offset_rate: f32,
 }
 
 fn two_parts() -> usize {
@@ -138,6 +145,8 @@ impl Default for TrainConfig {
             sparsity_cost: 0.0,
             init: Init::Tutorial,
             preset: None,
+            centering: false,
+            offset_rate: 0.0,
         }
     }
 }
@@ -205,6 +214,14 @@ impl TrainConfig {
             }
             if !(self.sparsity_cost.is_finite() && self.sparsity_cost > 0.0) {
                 return Err(RbmError::param("sparsity_cost", format!("must be positive, got {}", self.sparsity_cost)));
+            }
+        }
+        if self.centering {
+            if !(self.offset_rate > 0.0 && self.offset_rate <= 1.0) {
+                return Err(RbmError::param("offset_rate", format!("must be in (0, 1], got {}", self.offset_rate)));
+            }
+            if self.learn_sigma {
+                return Err(RbmError::param("centering", "is not available with a learned sigma"));
             }
         }
         Ok(CheckedConfig(self.clone()))
@@ -284,6 +301,8 @@ pub struct Trainer {
     pl_diff: Vec<Mutex<Vec<f32>>>,
     /// per visible 8-unit group: its share of each update's summed cost, this segment
     costs: Vec<Mutex<Vec<f64>>>,
+    /// per hidden 8-unit group: centring's partial dots, `[2 batch]`
+    offset_dots: Vec<Mutex<Vec<f32>>>,
     /// the visible unit whose flip the pseudo-likelihood uses next
     bit_i: usize,
     epoch: usize,
@@ -336,6 +355,7 @@ impl Trainer {
         Ok(Trainer {
             pl_diff: (0..rbm.n_hidden.div_ceil(8)).map(|_| Mutex::new(vec![0.0; b])).collect(),
             costs: (0..rbm.n_visible.div_ceil(8)).map(|_| Mutex::new(Vec::new())).collect(),
+            offset_dots: (0..rbm.n_hidden.div_ceil(8)).map(|_| Mutex::new(vec![0.0; 2 * b])).collect(),
             bit_i: 0,
             epoch: 0,
             batch_index: 0,
@@ -407,6 +427,28 @@ impl Trainer {
         Ok(())
     }
 
+    /// Centring's offsets (μ `[n_visible]`, λ `[n_hidden]`), in the units the
+    /// engine holds (x = v / σ for Gaussian units).
+    pub fn offsets(&mut self) -> (Vec<f32>, Vec<f32>) {
+        self.engine.offsets()
+    }
+
+    /// Sets centring's offsets (they start at 0.5; a caller may start μ at
+    /// the data's means).
+    pub fn set_offsets(&mut self, mu: &[f32], lambda: &[f32]) -> Result<()> {
+        if mu.len() != self.engine.n_visible || lambda.len() != self.engine.n_hidden {
+            return Err(RbmError::Shape(format!(
+                "offsets of {} and {} units, model of {} x {}",
+                mu.len(),
+                lambda.len(),
+                self.engine.n_visible,
+                self.engine.n_hidden
+            )));
+        }
+        self.engine.set_offsets(mu, lambda);
+        Ok(())
+    }
+
     /// The chains' visible states after the last update (v_neg), `[batch, n_visible]`.
     pub fn chain_visible(&mut self) -> Vec<f32> {
         self.engine.chain_visible()
@@ -439,7 +481,8 @@ impl Trainer {
         self.engine.relayout(n_threads);
         let Trainer { engine, config, pl_diff, costs, .. } = &*self;
         let load_error = Mutex::new(None);
-        let step = Update { engine, config, epoch: self.epoch, pl_diff, costs, data, load_error: &load_error };
+        let (epoch, offset_dots) = (self.epoch, &self.offset_dots[..]);
+        let step = Update { engine, config, epoch, offset_dots, pl_diff, costs, data, load_error: &load_error };
         engine.team(|ctx, slab, own| {
             for u in 0..n {
                 step.run(ctx, slab, own, start + u, (bit0 + u) % nv);
@@ -488,6 +531,8 @@ struct Update<'a> {
     config: &'a CheckedConfig,
     /// the epoch the updates belong to (a call of [`Trainer::run`] stays in one)
     epoch: usize,
+    /// centring: per hidden 8-unit group, `[2 batch]` partial dots y_c λ
+    offset_dots: &'a [Mutex<Vec<f32>>],
     pl_diff: &'a [Mutex<Vec<f32>>],
     costs: &'a [Mutex<Vec<f64>>],
     data: &'a dyn DataRows,
@@ -594,21 +639,46 @@ impl Update<'_> {
             *h = -*h;
         }
         eng.gather_x(own);
+        let centering = self.config.centering;
+        if centering || self.config.sparsity_target.is_some() {
+            // q_j = the minibatch's mean of h_pos
+            let Own { q_mean, h_mean, .. } = &mut *own;
+            q_mean.iter_mut().for_each(|q| *q = 0.0);
+            for row in h_mean[..b * m].chunks_exact(m.max(1)) {
+                for (q, &h) in q_mean.iter_mut().zip(row) {
+                    *q += h;
+                }
+            }
+            q_mean.iter_mut().for_each(|q| *q /= b as f32);
+        }
+        if centering {
+            let Own { xbuf, h_mean, v_offset, h_offset, d_row, hc_corr, .. } = &mut *own;
+            centre_hidden(xbuf, h_mean, v_offset, h_offset, d_row, hc_corr);
+            // y_c λ, by hidden 8-unit group, for the visible side's correction
+            for g in groups(&slab.cols) {
+                let cols = 8 * g - slab.cols.start..(8 * g + 8).min(slab.cols.end) - slab.cols.start;
+                offset_dot_group(h_mean, h_offset, cols, &mut self.offset_dots[g].lock().unwrap());
+            }
+        }
         eng.add_weights_hidden(slab, own, alpha, momentum, decay);
         // c += lr/b Σ_rows y, summed row by row (vectorises along j).
-        let Own { hb_eff: sum, h_mean, hbias, hb_vel, .. } = &mut *own;
+        let Own { hb_eff: sum, h_mean, hbias, hb_vel, q_mean, hc_corr, .. } = &mut *own;
         sum.iter_mut().for_each(|s| *s = 0.0);
         for row in h_mean.chunks_exact(m.max(1)) {
             for (s, &y) in sum.iter_mut().zip(row) {
                 *s += y;
             }
         }
+        if centering {
+            for (s, &c) in sum.iter_mut().zip(hc_corr.iter()) {
+                *s -= c;
+            }
+        }
         if let Some(p) = self.config.sparsity_target {
-            // Σ_rows y becomes Σ_rows y - batch s (q - p), q = the mean of h_pos, so that
-            // alpha times it is lr [(1/b) Σ_rows y - s (q - p)]
+            // Σ_rows y becomes Σ_rows y - batch s (q - p), so that alpha times
+            // it is lr [(1/b) Σ_rows y - s (q - p)]
             let cost = self.config.sparsity_cost;
-            for (j, s) in sum.iter_mut().enumerate() {
-                let q = (0..b).map(|r| h_mean[r * m + j]).sum::<f32>() / b as f32;
+            for (s, &q) in sum.iter_mut().zip(q_mean.iter()) {
                 *s -= b as f32 * cost * (q - p);
             }
         }
@@ -631,12 +701,26 @@ impl Update<'_> {
         }
         eng.add_weights_visible(slab, own);
         let v = slab.vcols.clone();
-        let Own { vb_eff: sum, xbuf: x, sigma, .. } = &mut *own;
+        let Own { vb_eff: sum, xbuf: x, sigma, d_row: t, .. } = &mut *own;
         sum.iter_mut().for_each(|s| *s = 0.0);
         for r in 0..b {
             let (pos, neg) = (&x[r * nv + v.start..r * nv + v.end], &x[(b + r) * nv + v.start..(b + r) * nv + v.end]);
             for ((s, &p), &q) in sum.iter_mut().zip(pos).zip(neg) {
                 *s += p - q;
+            }
+        }
+        if centering {
+            // Δb -= (x_c^T y_c) λ: Σ_r x_c[r, i] t_r, t_r = y_c[r] · λ summed group by group in order
+            t.iter_mut().for_each(|t| *t = 0.0);
+            for dots in self.offset_dots {
+                for (t, &d) in t.iter_mut().zip(dots.lock().unwrap().iter()) {
+                    *t += d;
+                }
+            }
+            for (r, &tr) in t.iter().enumerate() {
+                for (s, &xc) in sum.iter_mut().zip(&x[r * nv + v.start..r * nv + v.end]) {
+                    *s -= xc * tr;
+                }
             }
         }
         if gaussian {
@@ -657,6 +741,20 @@ impl Update<'_> {
         }
         if learn_sigma {
             eng.apply_sigma(slab, own);
+        }
+        if centering {
+            // the offsets follow the data: μ with v_pos's mean, λ with h_pos's
+            let rate = self.config.offset_rate;
+            let Own { v_offset, h_offset, q_mean, data_mean, .. } = &mut *own;
+            data_mean.iter_mut().for_each(|a| *a = 0.0);
+            for row in eng.data.read().unwrap().x.chunks_exact(nv) {
+                for (a, &x) in data_mean.iter_mut().zip(row) {
+                    *a += x;
+                }
+            }
+            data_mean.iter_mut().for_each(|a| *a /= b as f32);
+            move_offsets(v_offset, data_mean, rate);
+            move_offsets(h_offset, q_mean, rate);
         }
         ctx.sync();
     }

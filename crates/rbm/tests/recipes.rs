@@ -3,6 +3,9 @@
 //! first update's random draws are the same, and the difference between the
 //! two updates must be exactly the recipe's term.
 
+// Index loops mirror the formulas' subscripts.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 use common::*;
 use rbm::recipe::{guide_init, guide_vbias, learning_rate, momentum_at, LrSchedule};
@@ -132,4 +135,116 @@ fn the_guides_initialisation_has_its_stated_distribution() {
     assert!(mean.abs() < 5.0 * 1.6e-5, "mean {mean}");
     assert!((sd - 0.01).abs() < 5.0 * 1.1e-5, "sd {sd}");
     assert!(rbm.hbias.iter().all(|&c| c == 0.0));
+}
+
+/// Offsets μ `[6]` and λ `[4]` away from 0.5, to make centring's terms visible.
+fn offsets() -> (Vec<f32>, Vec<f32>) {
+    ((0..6).map(|i| 0.2 + 0.1 * i as f32).collect(), (0..4).map(|j| 0.7 - 0.15 * j as f32).collect())
+}
+
+fn centred(updates: usize) -> (Rbm, (Vec<f32>, Vec<f32>)) {
+    let values = data();
+    let mut cfg = train_config(Method::Cd, 1, 0.1, 4, 2, 4, 9, 12);
+    (cfg.centering, cfg.offset_rate) = (true, 0.25);
+    let mut t = Trainer::new(&start(), checked(&cfg)).unwrap();
+    let (mu, lambda) = offsets();
+    t.set_offsets(&mu, &lambda).unwrap();
+    t.run(&RowMatrix::new(&values, 6).unwrap(), updates, 2).unwrap();
+    (t.rbm(), t.offsets())
+}
+
+#[test]
+fn centring_takes_the_centred_gradient_and_moves_its_offsets() {
+    // with plain steps dW, dc, db from the same draws (Melchior et al.):
+    //   dW_c = dW - μ dc^T - db λ^T,  dc_c = dc - dW_c^T μ,  db_c = db - dW_c λ
+    let (w0, plain) = (start(), after(1, |_| {}));
+    let (c, (mu1, lambda1)) = centred(1);
+    let (mu, lambda) = offsets();
+    let (dw, dc, db) = (diff(&plain.w, &w0.w), diff(&plain.hbias, &w0.hbias), diff(&plain.vbias, &w0.vbias));
+    let mut dw_c = vec![0f64; 24];
+    for i in 0..6 {
+        for j in 0..4 {
+            dw_c[i * 4 + j] = dw[i * 4 + j] - mu[i] as f64 * dc[j] - db[i] * lambda[j] as f64;
+        }
+    }
+    let dc_c: Vec<f64> = (0..4).map(|j| dc[j] - (0..6).map(|i| dw_c[i * 4 + j] * mu[i] as f64).sum::<f64>()).collect();
+    let db_c: Vec<f64> =
+        (0..6).map(|i| db[i] - (0..4).map(|j| dw_c[i * 4 + j] * lambda[j] as f64).sum::<f64>()).collect();
+    assert_close(&diff(&c.w, &w0.w), &dw_c, "W step");
+    assert_close(&diff(&c.hbias, &w0.hbias), &dc_c, "hbias step");
+    assert_close(&diff(&c.vbias, &w0.vbias), &db_c, "vbias step");
+    // offsets: o <- (1 - 0.25) o + 0.25 mean, over the first minibatch (rows 0..4)
+    let v = data();
+    let q = w0.propup(&v[..24]).mean;
+    for i in 0..6 {
+        let m = (0..4).map(|r| v[r * 6 + i]).sum::<f32>() / 4.0;
+        assert!((mu1[i] - (0.75 * mu[i] + 0.25 * m)).abs() < 1e-6, "mu[{i}]");
+    }
+    for j in 0..4 {
+        let m = (0..4).map(|r| q[r * 4 + j]).sum::<f32>() / 4.0;
+        assert!((lambda1[j] - (0.75 * lambda[j] + 0.25 * m)).abs() < 1e-6, "lambda[{j}]");
+    }
+}
+
+#[test]
+fn a_centred_rbm_is_its_uncentred_model() {
+    // E_c(v, h) = -(v - μ)^T W (h - λ) - (v - μ)^T b' - (h - λ)^T c' with
+    // b' = b + W λ and c' = c + W^T μ equals E(v, h) plus a constant, so the
+    // trained (uncentred) parameters define the same distribution: checked
+    // over every (v, h) of a centred run's model
+    let (rbm, (mu, lambda)) = centred(6);
+    let (nv, nh) = (6, 4);
+    let b_c: Vec<f64> = (0..nv)
+        .map(|i| rbm.vbias[i] as f64 + (0..nh).map(|j| (rbm.w[i * nh + j] * lambda[j]) as f64).sum::<f64>())
+        .collect();
+    let c_c: Vec<f64> = (0..nh)
+        .map(|j| rbm.hbias[j] as f64 + (0..nv).map(|i| (rbm.w[i * nh + j] * mu[i]) as f64).sum::<f64>())
+        .collect();
+    let energy = |v: &[f32], h: &[f32]| {
+        let mut e = 0f64;
+        for i in 0..nv {
+            e -= rbm.vbias[i] as f64 * v[i] as f64;
+            for j in 0..nh {
+                e -= (v[i] * rbm.w[i * nh + j] * h[j]) as f64;
+            }
+        }
+        e - (0..nh).map(|j| (rbm.hbias[j] * h[j]) as f64).sum::<f64>()
+    };
+    let energy_c = |v: &[f32], h: &[f32]| {
+        let mut e = 0f64;
+        for i in 0..nv {
+            let vc = v[i] as f64 - mu[i] as f64;
+            e -= vc * b_c[i];
+            for j in 0..nh {
+                e -= vc * rbm.w[i * nh + j] as f64 * (h[j] as f64 - lambda[j] as f64);
+            }
+        }
+        e - (0..nh).map(|j| (h[j] as f64 - lambda[j] as f64) * c_c[j]).sum::<f64>()
+    };
+    let shift = energy_c(&[0.0; 6], &[0.0; 4]) - energy(&[0.0; 6], &[0.0; 4]);
+    for v in all_states(nv) {
+        for h in all_states(nh) {
+            assert!((energy_c(&v, &h) - energy(&v, &h) - shift).abs() < 1e-5, "v {v:?} h {h:?}");
+        }
+    }
+}
+
+#[test]
+fn a_centred_run_resumes_from_its_checkpoint_bit_for_bit() {
+    let values = data();
+    let rows = RowMatrix::new(&values, 6).unwrap();
+    let mut cfg = train_config(Method::Pcd, 1, 0.05, 4, 3, 4, 5, 12);
+    (cfg.centering, cfg.offset_rate, cfg.momentum, cfg.final_momentum) = (true, 0.1, 0.5, 0.5);
+    let straight = {
+        let mut t = Trainer::new(&start(), checked(&cfg)).unwrap();
+        rbm::fit(&mut t, &rows, &rbm::FitOptions::new(2), &mut ()).unwrap();
+        t.rbm()
+    };
+    let path = tmpdir("centred-resume").join("ck.safetensors");
+    let mut t = Trainer::new(&start(), checked(&cfg)).unwrap();
+    t.run(&rows, 2, 1).unwrap();
+    rbm::modelfile::save_checkpoint(&path, &mut t, "").unwrap();
+    let mut resumed = rbm::modelfile::load_checkpoint(&path).unwrap().trainer;
+    rbm::fit(&mut resumed, &rows, &rbm::FitOptions::new(3), &mut ()).unwrap();
+    assert_eq!(resumed.rbm().w, straight.w);
 }
