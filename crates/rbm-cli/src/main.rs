@@ -112,7 +112,7 @@ impl From<EstimatorArg> for Estimator {
 /// The library's errors in the command line's words: a parameter's name
 /// becomes its flag.
 fn flagged(e: RbmError) -> anyhow::Error {
-    const FLAGS: [(&str, &str); 16] = [
+    const FLAGS: [(&str, &str); 17] = [
         ("k", "-k"),
         ("lr", "--lr"),
         ("batch_size", "--batch-size"),
@@ -128,6 +128,7 @@ fn flagged(e: RbmError) -> anyhow::Error {
         ("sparsity_target", "--sparsity-target"),
         ("sparsity_cost", "--sparsity-cost"),
         ("offset_rate", "--offset-rate"),
+        ("chains", "--persistent-chains"),
         ("centering", "--centering"),
     ];
     match &e {
@@ -353,13 +354,13 @@ struct TrainArgs {
     parts: usize,
     /// Continue the interrupted run in DIR from its checkpoint, with the
     /// configuration stored there, to its configured number of epochs.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "learn_sigma", "standardize", "valid", "valid_fraction", "labels", "momentum", "final_momentum", "momentum_epochs", "weight_decay", "lr_schedule", "final_lr", "sparsity_target", "sparsity_cost", "init", "centering", "offset_rate", "preset", "out", "chains", "samples", "plot_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "learn_sigma", "standardize", "valid", "valid_fraction", "labels", "momentum", "final_momentum", "momentum_epochs", "weight_decay", "lr_schedule", "final_lr", "sparsity_target", "sparsity_cost", "init", "centering", "offset_rate", "persistent_chains", "preset", "out", "chains", "samples", "plot_every"])]
     resume: Option<PathBuf>,
     /// Also write a checkpoint every N minibatches (one is always written after each epoch).
     #[arg(long, value_name = "N")]
     checkpoint_every: Option<usize>,
     /// Every N epochs, add the validation rows' log-likelihood to the metrics
-    /// (exact for small models, else AIS with 100 runs of 1,450 temperatures):
+    /// (exact for small models, else AIS with 16 runs of 14,500 temperatures):
     /// MNIST's validation images, or up to 10,000 rows of --valid or
     /// --valid-fraction, binarised with --seed for binary units.
     #[arg(long, value_name = "N", conflicts_with = "resume")]

@@ -36,6 +36,9 @@ pub(crate) struct RecipeArgs {
     /// practical guide's (W ~ N(0, 0.01^2), visible biases logit of the data's means).
     #[arg(long, value_enum, default_value = "tutorial")]
     init: InitArg,
+    /// Persistent chains (PCD), when not one per minibatch row.
+    #[arg(long, value_name = "N")]
+    persistent_chains: Option<usize>,
     /// Centring (Melchior, Fischer & Wiskott 2016): train with the gradient of
     /// the RBM centred at moving averages of the units' means; the saved model
     /// is the equivalent uncentred RBM.
@@ -73,6 +76,7 @@ pub(crate) enum PresetArg {
 impl RecipeArgs {
     /// Sets the recipe's fields of `cfg` from the flags, or from the preset.
     pub(crate) fn apply(&self, cfg: &mut TrainConfig) {
+        cfg.chains = self.persistent_chains;
         if let Some(p) = self.preset {
             preset(p, cfg);
             return;
@@ -100,11 +104,12 @@ impl RecipeArgs {
 fn preset(p: PresetArg, cfg: &mut TrainConfig) {
     match p {
         PresetArg::Quality => {
-            (cfg.method, cfg.k, cfg.batch_size, cfg.epochs, cfg.n_hidden) = (Method::Pcd, 15, 20, 100, 500);
+            // centred PCD-1 with 100 chains, the rate decaying linearly from 0.05 to 0.001
+            (cfg.method, cfg.k, cfg.batch_size, cfg.epochs, cfg.n_hidden) = (Method::Pcd, 1, 100, 800, 500);
             (cfg.lr, cfg.lr_schedule, cfg.final_lr) = (0.05, LrSchedule::Linear, 0.001);
-            (cfg.momentum, cfg.final_momentum, cfg.momentum_epochs) = (0.5, 0.9, 5);
-            cfg.weight_decay = 1e-4;
-            cfg.init = Init::Guide;
+            (cfg.momentum, cfg.final_momentum, cfg.momentum_epochs) = (0.0, 0.0, 0);
+            (cfg.centering, cfg.offset_rate) = (true, 0.01);
+            (cfg.weight_decay, cfg.init) = (0.0, Init::Tutorial);
             cfg.preset = Some("quality".into());
         }
     }

@@ -237,7 +237,11 @@ pub(crate) struct Batch {
 pub struct Engine {
     pub(crate) n_visible: usize,
     pub(crate) n_hidden: usize,
+    /// rows of the minibatch (the data)
     pub(crate) batch: usize,
+    /// chains in flight (PCD's persistent chains; the same as batch for CD,
+    /// sampling and annealing)
+    pub(crate) chains: usize,
     pub(crate) n_parts: usize,
     pub(crate) slabs: Vec<Slab>,
     pub(crate) data: RwLock<Batch>,
@@ -274,20 +278,42 @@ impl Engine {
     /// `batch` chains, laid out for `n_threads` threads, with the streams
     /// `stream_ids(stream_base, g)` of the family `seed` for its 8-unit groups.
     pub fn new(rbm: &Rbm, batch: usize, seed: u64, stream_base: u64, n_parts: usize, n_threads: usize) -> Self {
+        Self::with_chains(rbm, batch, batch, seed, stream_base, n_parts, n_threads)
+    }
+
+    /// [`Engine::new`] with `chains` chains in flight beside minibatches of
+    /// `batch` rows.
+    pub fn with_chains(
+        rbm: &Rbm,
+        batch: usize,
+        chains: usize,
+        seed: u64,
+        stream_base: u64,
+        n_parts: usize,
+        n_threads: usize,
+    ) -> Self {
         let n_parts = n_parts.clamp(1, MAX_PARTS);
         let hid =
             (0..rbm.n_hidden.div_ceil(8)).map(|g| Stream::new(seed, stream_ids(stream_base, g).0)).collect::<Vec<_>>();
         let vis =
             (0..rbm.n_visible.div_ceil(8)).map(|g| Stream::new(seed, stream_ids(stream_base, g).1)).collect::<Vec<_>>();
-        let mut e = Self::layout(rbm, batch, n_parts, n_threads.clamp(1, n_parts), (&hid, &vis));
+        let mut e = Self::layout(rbm, (batch, chains), n_parts, n_threads.clamp(1, n_parts), (&hid, &vis));
         e.data = RwLock::new(Batch { x: vec![0.0; batch * rbm.n_visible], xi: vec![0.0; batch * rbm.n_visible] });
         e
     }
 
-    fn layout(rbm: &Rbm, batch: usize, n_parts: usize, n_slabs: usize, streams: (&[Stream], &[Stream])) -> Self {
+    fn layout(
+        rbm: &Rbm,
+        (batch, chains): (usize, usize),
+        n_parts: usize,
+        n_slabs: usize,
+        streams: (&[Stream], &[Stream]),
+    ) -> Self {
         assert!(n_parts >= 1);
         assert!(streams.0.len() == rbm.n_hidden.div_ceil(8) && streams.1.len() == rbm.n_visible.div_ceil(8));
-        let (nv, nh, b) = (rbm.n_visible, rbm.n_hidden, batch);
+        // b data rows, c chains; r rows of a propup at most
+        let (nv, nh, b, c) = (rbm.n_visible, rbm.n_hidden, batch, chains);
+        let r = b.max(c);
         let slabs = (0..n_slabs)
             .map(|t| {
                 let parts = split(n_parts, n_slabs, t);
@@ -314,19 +340,19 @@ impl Engine {
                     ldwt,
                     hbias: rbm.hbias[cols.clone()].to_vec(),
                     vbias: rbm.vbias[vcols.clone()].to_vec(),
-                    pre_h: vec![0.0; b * m],
-                    h_mean: vec![0.0; 2 * b * m],
-                    pre_v: vec![0.0; b * mv],
-                    v_mean: vec![0.0; b * mv],
+                    pre_h: vec![0.0; r * m],
+                    h_mean: vec![0.0; (b + c) * m],
+                    pre_v: vec![0.0; c * mv],
+                    v_mean: vec![0.0; c * mv],
                     hid_streams: streams.0[groups(&cols)].to_vec(),
                     vis_streams: streams.1[groups(&vcols)].to_vec(),
-                    group_sums: vec![0.0; b * groups(&cols).len().max(groups(&vcols).len())],
+                    group_sums: vec![0.0; r * groups(&cols).len().max(groups(&vcols).len())],
                     hb_eff: vec![0.0; m],
                     vb_eff: vec![0.0; mv],
                     nz: NzRows::default(),
-                    xbuf: vec![0.0; 2 * b * nv],
-                    hbuf: vec![0.0; b * nh],
-                    row_sums: vec![0.0; b],
+                    xbuf: vec![0.0; (b + c) * nv],
+                    hbuf: vec![0.0; c * nh],
+                    row_sums: vec![0.0; r],
                     noise: Vec::new(),
                     qbuf: Vec::new(),
                     qw: Vec::new(),
@@ -338,13 +364,13 @@ impl Engine {
                     h_offset: vec![0.5; m],
                     q_mean: vec![0.0; m],
                     hc_corr: vec![0.0; m],
-                    d_row: vec![0.0; 2 * b],
+                    d_row: vec![0.0; b + c],
                     data_mean: vec![0.0; nv],
                 };
                 Slab {
                     own: Mutex::new(own),
-                    h: RwLock::new(vec![0.0; b * m]),
-                    v: RwLock::new(vec![0.0; b * mv]),
+                    h: RwLock::new(vec![0.0; c * m]),
+                    v: RwLock::new(vec![0.0; c * mv]),
                     dw: RwLock::new(vec![0.0; nv * m]),
                     q: RwLock::new(Vec::new()),
                     cols,
@@ -356,6 +382,7 @@ impl Engine {
             n_visible: nv,
             n_hidden: nh,
             batch,
+            chains,
             n_parts,
             slabs,
             data: RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }),
@@ -393,7 +420,7 @@ impl Engine {
             let offsets = self.offsets();
             let data = std::mem::replace(&mut self.data, RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }));
             let sigma = self.sigma.take().map(|s| s.into_inner().unwrap());
-            *self = Self::layout(&rbm, self.batch, self.n_parts, t, (&streams.0, &streams.1));
+            *self = Self::layout(&rbm, (self.batch, self.chains), self.n_parts, t, (&streams.0, &streams.1));
             self.data = data;
             if let Some(sigma) = sigma {
                 self.set_sigma(&sigma);
@@ -495,9 +522,9 @@ impl Engine {
         None
     }
 
-    /// Sets the chains' visible states, `[batch, n_visible]` (in the data's units).
+    /// Sets the chains' visible states, `[chains, n_visible]` (in the data's units).
     pub fn set_chain_visible(&mut self, v: &[f32]) {
-        assert_eq!(v.len(), self.batch * self.n_visible, "set_chain_visible: expected [batch, n_visible]");
+        assert_eq!(v.len(), self.chains * self.n_visible, "set_chain_visible: expected [chains, n_visible]");
         match &mut self.sigma {
             Some(sigma) => {
                 let sigma = sigma.get_mut().unwrap();
@@ -508,7 +535,7 @@ impl Engine {
         }
     }
 
-    /// The chains' visible states, `[batch, n_visible]` (in the data's units).
+    /// The chains' visible states, `[chains, n_visible]` (in the data's units).
     pub fn chain_visible(&mut self) -> Vec<f32> {
         let mut x = self.chain_states();
         if let Some(sigma) = &mut self.sigma {
@@ -520,7 +547,7 @@ impl Engine {
 
     /// The chains' visible states as the engine holds them (x = v / sigma for Gaussian units).
     fn chain_states(&mut self) -> Vec<f32> {
-        let mut out = vec![0f32; self.batch * self.n_visible];
+        let mut out = vec![0f32; self.chains * self.n_visible];
         for slab in &mut self.slabs {
             gather_cols(&mut out, slab.v.get_mut().unwrap(), self.n_visible, &slab.vcols);
         }
@@ -535,27 +562,27 @@ impl Engine {
     }
 
     /// The means of the chains' visible units at the last step (in the data's
-    /// units), `[batch, n_visible]`.
+    /// units), `[chains, n_visible]`.
     pub fn visible_means(&mut self) -> Vec<f32> {
-        let mut out = vec![0f32; self.batch * self.n_visible];
+        let mut out = vec![0f32; self.chains * self.n_visible];
         for slab in &mut self.slabs {
             gather_cols(&mut out, &slab.own.get_mut().unwrap().v_mean, self.n_visible, &slab.vcols);
         }
         out
     }
 
-    /// The chains' hidden states, `[batch, n_hidden]`.
+    /// The chains' hidden states, `[chains, n_hidden]`.
     pub fn chain_hidden(&mut self) -> Vec<f32> {
-        let mut out = vec![0f32; self.batch * self.n_hidden];
+        let mut out = vec![0f32; self.chains * self.n_hidden];
         for slab in &mut self.slabs {
             gather_cols(&mut out, slab.h.get_mut().unwrap(), self.n_hidden, &slab.cols);
         }
         out
     }
 
-    /// Sets the chains' hidden states, `[batch, n_hidden]`.
+    /// Sets the chains' hidden states, `[chains, n_hidden]`.
     pub fn set_chain_hidden(&mut self, h: &[f32]) {
-        assert_eq!(h.len(), self.batch * self.n_hidden, "set_chain_hidden: expected [batch, n_hidden]");
+        assert_eq!(h.len(), self.chains * self.n_hidden, "set_chain_hidden: expected [chains, n_hidden]");
         for slab in &mut self.slabs {
             scatter_cols(slab.h.get_mut().unwrap(), h, self.n_hidden, &slab.cols);
         }
@@ -641,27 +668,27 @@ fn scatter_cols(dst: &mut [f32], src: &[f32], width: usize, cols: &Range<usize>)
 /// The phases, as one thread of a team runs them on its slab.
 impl Engine {
     /// Compacts the chains' states of one layer, held slab by slab (`layer(s)`:
-    /// the slab's `[batch, |units|]` buffer and its units), into `nz`, row by
+    /// the slab's `[chains, |units|]` buffer and its units), into `nz`, row by
     /// row in unit order; when they are too dense for the sparse product, also
-    /// gathers them whole into `dense` `[batch, width]`.
+    /// gathers them whole into `dense` `[chains, width]`.
     fn compact_layer(
         &self,
         nz: &mut NzRows,
         dense: &mut [f32],
         layer: impl for<'a> Fn(&'a Slab) -> (&'a RwLock<Vec<f32>>, &'a Range<usize>),
     ) {
-        let width = dense.len() / self.batch.max(1);
+        let width = dense.len() / self.chains.max(1);
         let bufs = read_each(&self.slabs, |s| layer(s).0);
         let nonzeros: usize = bufs.iter().flatten().map(|b| count_nonzero(b)).sum();
-        if !sparse_enough(nonzeros, self.batch * width) {
-            nz.set_dense(self.batch, width);
+        if !sparse_enough(nonzeros, self.chains * width) {
+            nz.set_dense(self.chains, width);
             for (s, buf) in self.slabs.iter().zip(bufs.iter().flatten()) {
                 gather_cols(dense, buf, width, layer(s).1);
             }
             return;
         }
         nz.clear(width);
-        for r in 0..self.batch {
+        for r in 0..self.chains {
             for (s, buf) in self.slabs.iter().zip(bufs.iter().flatten()) {
                 let units = layer(s).1;
                 nz.push(&buf[r * units.len()..(r + 1) * units.len()], units.start);
@@ -684,7 +711,10 @@ impl Engine {
                     own.xbuf[..b * nv].copy_from_slice(x);
                 }
             }
-            Rows::Chain => self.compact_layer(&mut own.nz, &mut own.xbuf[..b * nv], |s| (&s.v, &s.vcols)),
+            Rows::Chain => {
+                let c = self.chains;
+                self.compact_layer(&mut own.nz, &mut own.xbuf[..c * nv], |s| (&s.v, &s.vcols))
+            }
         }
     }
 
@@ -695,10 +725,12 @@ impl Engine {
     ///
     /// Phase: reads the data or every slab's v; writes this slab's h.
     pub(crate) fn propup(&self, slab: &Slab, own: &mut Own, rows: Rows, beta: f32, mean_half: usize, draw: bool) {
+        // n rows: the minibatch's or the chains'
         let (b, m) = (self.batch, slab.cols.len());
+        let n = if rows == Rows::Chain { self.chains } else { b };
         self.gather_visible(own, rows);
         let Own { nz, xbuf, w, ldw, pre_h, .. } = own;
-        xw_product(pre_h, m, nz, &xbuf[..b * self.n_visible], w, *ldw, m, beta);
+        xw_product(&mut pre_h[..n * m], m, nz, &xbuf[..n * self.n_visible], w, *ldw, m, beta);
         if rows == Rows::Rounded {
             return;
         }
@@ -711,10 +743,12 @@ impl Engine {
             }
             hb_eff
         };
-        let mean = &mut h_mean[mean_half * b * m..(mean_half + 1) * b * m];
+        // h_mean's rows: 0..b for h_pos, b..b + chains for the chains
+        let mean = &mut h_mean[mean_half * b * m..(mean_half * b + n) * m];
+        let pre_h = &mut pre_h[..n * m];
         if draw {
             let mut h = slab.h.write().unwrap();
-            bias_sigmoid_sample_groups(pre_h, m, bias, mean, &mut h, hid_streams, b);
+            bias_sigmoid_sample_groups(pre_h, m, bias, mean, &mut h, hid_streams, n);
         } else {
             bias_sigmoid(pre_h, m, bias, mean);
         }
@@ -727,7 +761,7 @@ impl Engine {
     ///
     /// Phase: reads every slab's h; writes this slab's v.
     pub(crate) fn visible(&self, slab: &Slab, own: &mut Own, beta: f32, base_vbias: Option<&[f32]>) {
-        let (b, mv) = (self.batch, slab.vcols.len());
+        let (b, mv) = (self.chains, slab.vcols.len());
         self.compact_layer(&mut own.nz, &mut own.hbuf, |s| (&s.h, &s.cols));
         let Own { nz, hbuf, wt, ldwt, pre_v, .. } = own;
         xw_product(pre_v, mv, nz, hbuf, wt, *ldwt, mv, 1.0);
@@ -768,7 +802,7 @@ impl Engine {
         bias_sigmoid_sample_groups(pre_v, mv, bias, v_mean, &mut v, vis_streams, b);
     }
 
-    /// Gathers the whole of x = [data; chain] `[2 batch, n_visible]` into `own.xbuf`.
+    /// Gathers the whole of x = [data; chains] `[batch + chains, n_visible]` into `own.xbuf`.
     pub(crate) fn gather_x(&self, own: &mut Own) {
         let (b, nv) = (self.batch, self.n_visible);
         own.xbuf[..b * nv].copy_from_slice(&self.data.read().unwrap().x);
@@ -778,7 +812,7 @@ impl Engine {
     }
 
     /// First half of a weight update, the hidden side: with `y` = h_mean
-    /// `[2 batch, m]` and x gathered by [`Engine::gather_x`],
+    /// `[batch + chains, m]` and x gathered by [`Engine::gather_x`],
     /// dW[:, C_T] = momentum dW[:, C_T] + alpha x^T y - decay W[:, C_T],
     /// W[:, C_T] += dW[:, C_T], published in this slab's `dw` for the visible
     /// sides (and kept: with momentum, it is the weights' velocity).
@@ -791,7 +825,7 @@ impl Engine {
         if momentum > 0.0 {
             dw.iter_mut().for_each(|d| *d *= momentum);
         }
-        gemm(&mut dw, nv, m, 2 * self.batch, xbuf, true, h_mean, false, alpha, momentum > 0.0);
+        gemm(&mut dw, nv, m, self.batch + self.chains, xbuf, true, h_mean, false, alpha, momentum > 0.0);
         if decay > 0.0 {
             for i in 0..nv {
                 for (d, &x) in dw[i * m..(i + 1) * m].iter_mut().zip(&w[i * *ldw..i * *ldw + m]) {

@@ -494,8 +494,8 @@ impl Default for EvalOptions {
 }
 
 /// The validation figure during training: the average log-likelihood of
-/// `v` (binary rows), exact for small models, else AIS with 100 runs of
-/// 1,450 temperatures. Returns it with the estimator's name.
+/// `v` (binary rows), exact for small models, else AIS with 16 runs of
+/// 14,500 temperatures. Returns it with the estimator's name.
 pub fn quick_log_likelihood(rbm: &Rbm, v: &[f32], vb_a: &[f32], seed: u64, n_threads: usize) -> (f64, String) {
     let small = rbm.n_hidden.min(rbm.n_visible) <= EXACT_MAX_UNITS;
     let (opts, name) = quick_options(small, seed);
@@ -504,8 +504,8 @@ pub fn quick_log_likelihood(rbm: &Rbm, v: &[f32], vb_a: &[f32], seed: u64, n_thr
 
 /// [`quick_log_likelihood`] for a Gaussian-Bernoulli model: the average
 /// log-density of `v` (rows as the model sees them), exact up to
-/// [`GAUSSIAN_EXACT_MAX_HIDDEN`] hidden units, else AIS with 100 runs of
-/// 1,450 temperatures from independent Gaussians at `base` (`[n_visible]`).
+/// [`GAUSSIAN_EXACT_MAX_HIDDEN`] hidden units, else AIS with 16 runs of
+/// 14,500 temperatures from independent Gaussians at `base` (`[n_visible]`).
 pub fn quick_log_likelihood_gaussian(
     g: &GaussianRbm,
     v: &[f32],
@@ -517,9 +517,11 @@ pub fn quick_log_likelihood_gaussian(
     Ok((evaluate_gaussian(g, v, base, &opts, n_threads)?.avg_ll, name))
 }
 
-/// The settings of the quick figures: exact, or AIS with 100 x 1,450 and no RAISE.
+/// The settings of the quick figures: exact, or AIS with 16 x 14,500 and no RAISE.
 fn quick_options(exact: bool, seed: u64) -> (EvalOptions, String) {
-    let (estimator, runs, steps) = if exact { (Estimator::Exact, 0, 0) } else { (Estimator::Ais, 100, 1450) };
+    // few runs over the full schedule: on the tutorial's model 16 x 14,500 reads
+    // 0.7 nats above 100 x 14,500 on the validation images, 100 x 1,450 2.6 nats
+    let (estimator, runs, steps) = if exact { (Estimator::Exact, 0, 0) } else { (Estimator::Ais, 16, 14_500) };
     let opts = EvalOptions { estimator, ais_runs: runs, ais_steps: steps, raise_images: 0, raise_steps: 0, seed };
     let name = if exact { "exact".to_string() } else { format!("ais-{runs}x{steps}") };
     (opts, name)

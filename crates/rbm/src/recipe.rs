@@ -92,20 +92,28 @@ pub fn guide_init(n_hidden: usize, vbias: Vec<f32>, seed: u64) -> crate::Result<
 }
 
 /// Centring (Melchior, Fischer & Wiskott 2016), one slab's hidden side. In
-/// place, with μ `[n_visible]` and λ `[m]` the offsets:
+/// place, with μ `[n_visible]` and λ `[m]` the offsets, b minibatch rows and
+/// c chains, s = b / c:
 ///
-///   x_c = x - μ                          x = [v_pos; v_neg]   `[2 batch, n_visible]`
-///   y_c = [h_pos - λ; -(h_neg - λ)]      y = [h_pos; -h_neg]  `[2 batch, m]`
+///   x_c = x - μ                            x = [v_pos; v_neg]     `[b + c, n_visible]`
+///   y_c = [h_pos - λ; -s (h_neg - λ)]      y = [h_pos; -s h_neg]  `[b + c, m]`
 ///
-/// so that x_c^T y_c is the centred RBM's weight gradient (times batch);
-/// the μ λ^T terms cancel between the positive and negative rows. The
-/// centred gradient moves the uncentred biases by
-/// Δc = Σ_rows y - (x_c^T y_c)^T μ and Δb = Σ_rows ±x - (x_c^T y_c) λ: this
-/// fills `corr` `[m]` with the first correction, Σ_r (x_c[r] · μ) y_c[r, j],
-/// using `d` `[2 batch]` for the dot products.
-pub fn centre_hidden(x: &mut [f32], y: &mut [f32], mu: &[f32], lambda: &[f32], d: &mut [f32], corr: &mut [f32]) {
+/// so that x_c^T y_c is the centred RBM's weight gradient (times b); the
+/// μ λ^T terms cancel between the positive rows and the weighted negative
+/// ones. The centred gradient moves the uncentred biases by
+/// Δc = Σ_rows y - (x_c^T y_c)^T μ and Δb = Σ_rows x_pos - s Σ x_neg - (x_c^T y_c) λ:
+/// this fills `corr` `[m]` with the first correction, Σ_r (x_c[r] · μ) y_c[r, j],
+/// using `d` `[b + c]` for the dot products.
+pub fn centre_hidden(
+    x: &mut [f32],
+    y: &mut [f32],
+    mu: &[f32],
+    lambda: &[f32],
+    (b, s): (usize, f32),
+    d: &mut [f32],
+    corr: &mut [f32],
+) {
     let (nv, m, rows) = (mu.len(), lambda.len(), d.len());
-    let b = rows / 2;
     for (r, (xr, dr)) in x.chunks_exact_mut(nv).zip(d.iter_mut()).enumerate().take(rows) {
         let mut dot = 0f32;
         for (xi, &mi) in xr.iter_mut().zip(mu) {
@@ -114,9 +122,9 @@ pub fn centre_hidden(x: &mut [f32], y: &mut [f32], mu: &[f32], lambda: &[f32], d
         }
         *dr = dot;
         let yr = &mut y[r * m..(r + 1) * m];
-        let sign = if r < b { -1.0 } else { 1.0 };
+        let shift = if r < b { -1.0 } else { s };
         for (yj, &lj) in yr.iter_mut().zip(lambda) {
-            *yj += sign * lj;
+            *yj += shift * lj;
         }
     }
     corr.iter_mut().for_each(|c| *c = 0.0);
@@ -127,7 +135,7 @@ pub fn centre_hidden(x: &mut [f32], y: &mut [f32], mu: &[f32], lambda: &[f32], d
     }
 }
 
-/// Per row of y_c `[2 batch, m]` (see [`centre_hidden`]), the partial dot
+/// Per row of y_c `[b + c, m]` (see [`centre_hidden`]), the partial dot
 /// product with λ `[m]` over the 8 units of group `cols` (relative to the
 /// slab): t[r] = Σ_{j in cols} y_c[r, j] λ_j, summed in unit order.
 pub fn offset_dot_group(y: &[f32], lambda: &[f32], cols: std::ops::Range<usize>, t: &mut [f32]) {

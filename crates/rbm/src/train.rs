@@ -106,6 +106,10 @@ pub struct TrainConfig {
     /// the recipe's name, when a preset set it (recorded)
     #[serde(default)]
     pub preset: Option<String>,
+    /// persistent chains (PCD), when not one per minibatch row: the negative
+    /// statistics average over them, so the gradient's scale is unchanged
+    #[serde(default)]
+    pub chains: Option<usize>,
     /// centring (Melchior, Fischer & Wiskott 2016): the gradient of the
     /// centred RBM, applied to the uncentred parameters (see [`crate::recipe`])
     #[serde(default)]
@@ -145,6 +149,7 @@ impl Default for TrainConfig {
             sparsity_cost: 0.0,
             init: Init::Tutorial,
             preset: None,
+            chains: None,
             centering: false,
             offset_rate: 0.0,
         }
@@ -216,6 +221,18 @@ impl TrainConfig {
                 return Err(RbmError::param("sparsity_cost", format!("must be positive, got {}", self.sparsity_cost)));
             }
         }
+        if let Some(c) = self.chains {
+            positive("chains", c)?;
+            if c != self.batch_size && self.method == Method::Cd {
+                return Err(RbmError::param(
+                    "chains",
+                    "CD starts one chain per minibatch row: use PCD for another number",
+                ));
+            }
+            if c != self.batch_size && self.learn_sigma {
+                return Err(RbmError::param("chains", "a learned sigma needs one chain per minibatch row"));
+            }
+        }
         if self.centering {
             if !(self.offset_rate > 0.0 && self.offset_rate <= 1.0) {
                 return Err(RbmError::param("offset_rate", format!("must be in (0, 1], got {}", self.offset_rate)));
@@ -243,6 +260,11 @@ impl TrainConfig {
         momentum_at(self.momentum, self.final_momentum, self.momentum_epochs, epoch)
     }
 
+    /// The number of persistent chains: `chains`, else one per minibatch row.
+    pub fn n_chains(&self) -> usize {
+        self.chains.unwrap_or(self.batch_size)
+    }
+
     /// Whether the update keeps velocities (some epoch has momentum).
     pub fn has_momentum(&self) -> bool {
         self.momentum > 0.0 || self.final_momentum > 0.0
@@ -261,7 +283,7 @@ pub struct EpochRecord {
     /// average log-likelihood of the validation rows, when evaluated
     #[serde(default)]
     pub log_likelihood: Option<f64>,
-    /// how it was estimated, e.g. "exact" or "ais-100x1450"
+    /// how it was estimated, e.g. "exact" or "ais-16x14500"
     #[serde(default)]
     pub ll_estimator: Option<String>,
     /// mean F(v) of training rows minus mean F(v) of validation rows (the
@@ -350,12 +372,12 @@ impl Trainer {
                 rbm.n_hidden, config.n_hidden
             )));
         }
-        let b = config.batch_size;
-        let engine = Engine::new(rbm, b, config.seed, TRAIN_STREAMS, config.n_parts, 1);
+        let (b, c) = (config.batch_size, config.n_chains());
+        let engine = Engine::with_chains(rbm, b, c, config.seed, TRAIN_STREAMS, config.n_parts, 1);
         Ok(Trainer {
             pl_diff: (0..rbm.n_hidden.div_ceil(8)).map(|_| Mutex::new(vec![0.0; b])).collect(),
             costs: (0..rbm.n_visible.div_ceil(8)).map(|_| Mutex::new(Vec::new())).collect(),
-            offset_dots: (0..rbm.n_hidden.div_ceil(8)).map(|_| Mutex::new(vec![0.0; 2 * b])).collect(),
+            offset_dots: (0..rbm.n_hidden.div_ceil(8)).map(|_| Mutex::new(vec![0.0; b + c])).collect(),
             bit_i: 0,
             epoch: 0,
             batch_index: 0,
@@ -565,8 +587,11 @@ impl Update<'_> {
                     }
                 }
             }
-            for (xi, &x) in batch.xi.iter_mut().zip(&batch.x) {
-                *xi = if x >= 0.5 { 1.0 } else { 0.0 };
+            if pcd && !gaussian {
+                // only the pseudo-likelihood reads the rounded rows
+                for (xi, &x) in batch.xi.iter_mut().zip(&batch.x) {
+                    *xi = if x >= 0.5 { 1.0 } else { 0.0 };
+                }
             }
         }
         ctx.sync();
@@ -578,7 +603,8 @@ impl Update<'_> {
             // bit i moves it by d W[i, :], d = 1 - 2 xi_i, so no second product.
             eng.propup(slab, own, Rows::Rounded, 1.0, 0, false);
             let xi = &eng.data.read().unwrap().xi;
-            let Own { pre_h, hbias, w, ldw, row_sums: d, group_sums, .. } = &mut *own;
+            let Own { pre_h, hbias, w, ldw, row_sums, group_sums, .. } = &mut *own;
+            let d = &mut row_sums[..b];
             for (r, d) in d.iter_mut().enumerate() {
                 for (a, &h) in pre_h[r * m..(r + 1) * m].iter_mut().zip(hbias.iter()) {
                     *a += h;
@@ -635,8 +661,11 @@ impl Update<'_> {
         if learn_sigma {
             eng.publish_means(slab, own);
         }
+        // y = [h_pos; -(b / chains) h_neg]: the chains' mean counts as much as the
+        // minibatch's (the scale is exactly 1 with one chain per row)
+        let neg_scale = b as f32 / eng.chains as f32;
         for h in &mut own.h_mean[b * m..] {
-            *h = -*h;
+            *h *= -neg_scale;
         }
         eng.gather_x(own);
         let centering = self.config.centering;
@@ -653,7 +682,7 @@ impl Update<'_> {
         }
         if centering {
             let Own { xbuf, h_mean, v_offset, h_offset, d_row, hc_corr, .. } = &mut *own;
-            centre_hidden(xbuf, h_mean, v_offset, h_offset, d_row, hc_corr);
+            centre_hidden(xbuf, h_mean, v_offset, h_offset, (b, neg_scale), d_row, hc_corr);
             // y_c λ, by hidden 8-unit group, for the visible side's correction
             for g in groups(&slab.cols) {
                 let cols = 8 * g - slab.cols.start..(8 * g + 8).min(slab.cols.end) - slab.cols.start;
@@ -703,10 +732,21 @@ impl Update<'_> {
         let v = slab.vcols.clone();
         let Own { vb_eff: sum, xbuf: x, sigma, d_row: t, .. } = &mut *own;
         sum.iter_mut().for_each(|s| *s = 0.0);
-        for r in 0..b {
-            let (pos, neg) = (&x[r * nv + v.start..r * nv + v.end], &x[(b + r) * nv + v.start..(b + r) * nv + v.end]);
-            for ((s, &p), &q) in sum.iter_mut().zip(pos).zip(neg) {
-                *s += p - q;
+        if eng.chains == b {
+            for r in 0..b {
+                let (pos, neg) =
+                    (&x[r * nv + v.start..r * nv + v.end], &x[(b + r) * nv + v.start..(b + r) * nv + v.end]);
+                for ((s, &p), &q) in sum.iter_mut().zip(pos).zip(neg) {
+                    *s += p - q;
+                }
+            }
+        } else {
+            // Σ_rows v_pos - (b / chains) Σ_chains v_neg
+            for r in 0..b + eng.chains {
+                let scale = if r < b { 1.0 } else { -neg_scale };
+                for (s, &p) in sum.iter_mut().zip(&x[r * nv + v.start..r * nv + v.end]) {
+                    *s += scale * p;
+                }
             }
         }
         if centering {
@@ -763,7 +803,8 @@ impl Update<'_> {
     /// squared distance between the data and the last Gibbs step's mean of
     /// p(v | h), Σ_rows Σ_i -(v_i - E[v_i | h])², in the data's units.
     fn squared_error(&self, own: &Own, mv: usize, v0: usize, cols: std::ops::Range<usize>) -> f64 {
-        let (b, nv) = (self.engine.batch, self.engine.n_visible);
+        // data row r against chain r's mean, for the rows both have
+        let (b, nv) = (self.engine.batch.min(self.engine.chains), self.engine.n_visible);
         let x = &self.engine.data.read().unwrap().x;
         let sigma = self.engine.sigma.as_ref().expect("Gaussian units").read().unwrap();
         let mut total = 0f32;
@@ -878,7 +919,7 @@ impl Trainer {
             None => Trainer::new(rbm, config)?,
         };
         let nb = t.config.batches_per_epoch();
-        if chain.len() != t.config.batch_size * rbm.n_hidden
+        if chain.len() != t.config.n_chains() * rbm.n_hidden
             || state.batch_index >= nb.max(1)
             || state.epoch > t.config.epochs
             || state.bit_i >= rbm.n_visible
@@ -890,7 +931,8 @@ impl Trainer {
         if state.hidden_streams.is_empty() && state.visible_streams.is_empty() && !state.streams.is_empty() {
             let position = (state.epoch as u64) << 32 | state.batch_index as u64;
             let seed = t.config.seed ^ crate::rng::splitmix64(&mut position.clone());
-            t.engine = Engine::new(rbm, t.config.batch_size, seed, TRAIN_STREAMS, t.config.n_parts, 1);
+            let (b, c) = (t.config.batch_size, t.config.n_chains());
+            t.engine = Engine::with_chains(rbm, b, c, seed, TRAIN_STREAMS, t.config.n_parts, 1);
             if let Some(sigma) = sigma {
                 t.engine.set_sigma(sigma);
             }

@@ -235,6 +235,7 @@ fn a_centred_run_resumes_from_its_checkpoint_bit_for_bit() {
     let rows = RowMatrix::new(&values, 6).unwrap();
     let mut cfg = train_config(Method::Pcd, 1, 0.05, 4, 3, 4, 5, 12);
     (cfg.centering, cfg.offset_rate, cfg.momentum, cfg.final_momentum) = (true, 0.1, 0.5, 0.5);
+    cfg.chains = Some(7);
     let straight = {
         let mut t = Trainer::new(&start(), checked(&cfg)).unwrap();
         rbm::fit(&mut t, &rows, &rbm::FitOptions::new(2), &mut ()).unwrap();
@@ -247,4 +248,72 @@ fn a_centred_run_resumes_from_its_checkpoint_bit_for_bit() {
     let mut resumed = rbm::modelfile::load_checkpoint(&path).unwrap().trainer;
     rbm::fit(&mut resumed, &rows, &rbm::FitOptions::new(3), &mut ()).unwrap();
     assert_eq!(resumed.rbm().w, straight.w);
+}
+
+#[test]
+fn chains_beyond_the_batch_average_the_negative_phase_over_the_chains() {
+    // PCD-1 with minibatches of 4 rows and 6 chains, from the start model W0:
+    //   ΔW = lr/4 Σ_rows v h_pos^T - lr/6 Σ_chains v_neg h_neg^T
+    // with h_pos = sigm(v W0 + c0), h_neg = sigm(v_neg W0 + c0), v_neg the
+    // chains' states the update left; the same on 1 and 3 threads
+    let values = data();
+    let rows = RowMatrix::new(&values, 6).unwrap();
+    let mut cfg = train_config(Method::Pcd, 1, 0.1, 4, 2, 4, 9, 12);
+    cfg.chains = Some(6);
+    let w0 = start();
+    let run = |threads: usize| {
+        let mut t = Trainer::new(&w0, checked(&cfg)).unwrap();
+        t.run(&rows, 1, threads).unwrap();
+        (t.rbm(), t.chain_visible())
+    };
+    let ((w1, v_neg), (w1_3, _)) = (run(1), run(3));
+    assert_eq!(w1.w, w1_3.w);
+    assert_eq!(v_neg.len(), 6 * 6);
+    let (hp, hn) = (w0.propup(&values[..24]).mean, w0.propup(&v_neg).mean);
+    let v = &values[..24];
+    let mut dw = vec![0f64; 24];
+    for i in 0..6 {
+        for j in 0..4 {
+            let pos: f64 = (0..4).map(|r| (v[r * 6 + i] * hp[r * 4 + j]) as f64).sum();
+            let neg: f64 = (0..6).map(|c| (v_neg[c * 6 + i] * hn[c * 4 + j]) as f64).sum();
+            dw[i * 4 + j] = 0.1 * (pos / 4.0 - neg / 6.0);
+        }
+    }
+    let dc: Vec<f64> = (0..4)
+        .map(|j| {
+            0.1 * ((0..4).map(|r| hp[r * 4 + j] as f64).sum::<f64>() / 4.0
+                - (0..6).map(|c| hn[c * 4 + j] as f64).sum::<f64>() / 6.0)
+        })
+        .collect();
+    let db: Vec<f64> = (0..6)
+        .map(|i| {
+            0.1 * ((0..4).map(|r| v[r * 6 + i] as f64).sum::<f64>() / 4.0
+                - (0..6).map(|c| v_neg[c * 6 + i] as f64).sum::<f64>() / 6.0)
+        })
+        .collect();
+    assert_close(&diff(&w1.w, &w0.w), &dw, "W step");
+    assert_close(&diff(&w1.hbias, &w0.hbias), &dc, "hbias step");
+    assert_close(&diff(&w1.vbias, &w0.vbias), &db, "vbias step");
+    // centring with 6 chains: the same identities as with one chain per row
+    // (the weighted negative rows still cancel the offsets' products)
+    let (mu, lambda) = offsets();
+    let mut centred_cfg = cfg.clone();
+    (centred_cfg.centering, centred_cfg.offset_rate) = (true, 0.25);
+    let mut t = Trainer::new(&w0, checked(&centred_cfg)).unwrap();
+    t.set_offsets(&mu, &lambda).unwrap();
+    t.run(&rows, 1, 2).unwrap();
+    let c = t.rbm();
+    let (dw, dc, db) = (diff(&w1.w, &w0.w), diff(&w1.hbias, &w0.hbias), diff(&w1.vbias, &w0.vbias));
+    let dw_c: Vec<f64> =
+        (0..24).map(|k| dw[k] - mu[k / 4] as f64 * dc[k % 4] - db[k / 4] * lambda[k % 4] as f64).collect();
+    let dc_c: Vec<f64> = (0..4).map(|j| dc[j] - (0..6).map(|i| dw_c[i * 4 + j] * mu[i] as f64).sum::<f64>()).collect();
+    let db_c: Vec<f64> =
+        (0..6).map(|i| db[i] - (0..4).map(|j| dw_c[i * 4 + j] * lambda[j] as f64).sum::<f64>()).collect();
+    assert_close(&diff(&c.w, &w0.w), &dw_c, "centred W step");
+    assert_close(&diff(&c.hbias, &w0.hbias), &dc_c, "centred hbias step");
+    assert_close(&diff(&c.vbias, &w0.vbias), &db_c, "centred vbias step");
+    // CD cannot: its chains start at the minibatch's rows
+    let mut cd = train_config(Method::Cd, 1, 0.1, 4, 2, 4, 9, 12);
+    cd.chains = Some(6);
+    assert!(cd.check(12).unwrap_err().to_string().contains("PCD"));
 }
