@@ -322,45 +322,6 @@ fn data_files_with_bad_values_are_named_and_nothing_is_written() {
     );
 }
 
-fn digits() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/digits/digits.csv")
-}
-
-fn gaussian_args(out: &Path, epochs: usize) -> Vec<String> {
-    let (o, e, d) = (out.to_str().unwrap(), epochs.to_string(), digits());
-    [
-        "train",
-        "--data",
-        d.to_str().unwrap(),
-        "--label-column",
-        "label",
-        "--visible",
-        "gaussian",
-        "--standardize",
-        "--hidden",
-        "16",
-        "--method",
-        "cd",
-        "-k",
-        "1",
-        "--lr",
-        "0.01",
-        "--batch-size",
-        "20",
-        "--epochs",
-        &e,
-        "--samples",
-        "2",
-        "--plot-every",
-        "10",
-        "--out",
-        o,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
 #[test]
 fn a_gaussian_model_trains_on_the_shipped_digits_samples_and_resumes() {
     let d = tmpdir("gaussian-digits");
@@ -572,34 +533,9 @@ fn a_valid_file_gives_the_monitors_of_a_file_run() {
     std::fs::write(&train, lines[..1501].join("\n")).unwrap();
     std::fs::write(&valid, [&lines[..1], &lines[1501..]].concat().join("\n")).unwrap();
     let out = d.join("run");
-    run_ok(&[
-        "train",
-        "--data",
-        train.to_str().unwrap(),
-        "--valid",
-        valid.to_str().unwrap(),
-        "--label-column",
-        "label",
-        "--visible",
-        "gaussian",
-        "--standardize",
-        "--hidden",
-        "16",
-        "--method",
-        "cd",
-        "-k",
-        "1",
-        "--lr",
-        "0.01",
-        "--epochs",
-        "3",
-        "--out",
-        out.to_str().unwrap(),
-        "--samples",
-        "1",
-        "--plot-every",
-        "5",
-    ]);
+    let mut args = gaussian_args_on(&train, &out, 3);
+    args.extend(["--valid".to_string(), valid.to_str().unwrap().to_string()]);
+    run_ok(&strs(&args));
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     for line in csv.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();

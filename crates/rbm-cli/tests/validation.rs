@@ -37,6 +37,24 @@ fn digits_values() -> (Vec<f32>, Vec<i64>) {
     (x, y)
 }
 
+/// The digits' pixels / 16, values in [0, 1], written to `dir`/x.npy; returns
+/// its path, the values `[1797, 64]` and the labels.
+fn digits_npy(dir: &Path) -> (PathBuf, Vec<f32>, Vec<i64>) {
+    let (x, y) = digits_values();
+    let scaled: Vec<f32> = x.iter().map(|v| v / 16.0).collect();
+    let data = dir.join("x.npy");
+    std::fs::write(&data, rbm::modelfile::npy_bytes(&scaled, &[1797, 64])).unwrap();
+    (data, scaled, y)
+}
+
+/// A short CD-1 run of binary units on `data` into `run`, with `extra` flags.
+fn train_binary(data: &Path, run: &Path, extra: &[&str]) {
+    let mut args = vec!["train", "--data", p(data), "--method", "cd", "-k", "1", "--out", p(run)];
+    args.extend(["--samples", "1", "--plot-every", "2"]);
+    args.extend(extra);
+    run_ok(&args);
+}
+
 /// The last epoch's validation log-likelihood in a run's metrics.csv.
 fn last_valid_ll(run: &Path) -> f64 {
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
@@ -55,42 +73,10 @@ fn a_gaussian_runs_validation_figure_on_its_split_equals_rbm_eval_of_those_rows(
     // data's units must agree to rounding
     let d = tmpdir("split-gaussian");
     let (header, lines) = digits_lines();
-    let data = d.join("digits.csv");
-    std::fs::write(&data, format!("{header}\n{}\n", lines.join("\n"))).unwrap();
     let run = d.join("run");
-    let args = [
-        "train",
-        "--data",
-        p(&data),
-        "--label-column",
-        "label",
-        "--visible",
-        "gaussian",
-        "--standardize",
-        "--hidden",
-        "16",
-        "--method",
-        "cd",
-        "-k",
-        "1",
-        "--lr",
-        "0.01",
-        "--epochs",
-        "2",
-        "--seed",
-        "5",
-        "--valid-fraction",
-        "0.2",
-        "--eval-every",
-        "1",
-        "--samples",
-        "1",
-        "--plot-every",
-        "2",
-        "--out",
-        p(&run),
-    ];
-    run_ok(&args);
+    let split = ["--seed", "5", "--valid-fraction", "0.2", "--eval-every", "1"].map(String::from);
+    let args: Vec<String> = gaussian_args(&run, 2).into_iter().chain(split).collect();
+    run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let (_, valid) = split_rows(lines.len(), 0.2, 5).unwrap();
     let vfile = d.join("valid.csv");
     let vlines: Vec<&str> = valid.iter().map(|&i| lines[i as usize].as_str()).collect();
@@ -107,7 +93,7 @@ fn a_gaussian_runs_validation_figure_on_its_split_equals_rbm_eval_of_those_rows(
     assert!((eval - during).abs() < 1e-3, "rbm eval {eval}, during training {during}");
     // the same seed, the same run
     let again = d.join("again");
-    let args2: Vec<&str> = args.iter().map(|&a| if a == p(&run) { p(&again) } else { a }).collect();
+    let args2: Vec<&str> = args.iter().map(|a| if a == p(&run) { p(&again) } else { a.as_str() }).collect();
     run_ok(&args2);
     assert_eq!(
         std::fs::read(run.join("model.safetensors")).unwrap(),
@@ -119,34 +105,10 @@ fn a_gaussian_runs_validation_figure_on_its_split_equals_rbm_eval_of_those_rows(
 fn a_binary_runs_validation_figure_is_the_exact_log_likelihood_of_its_binarised_split() {
     // digits / 16 as a .npy of values in [0, 1]; 12 hidden units: exact
     let d = tmpdir("split-binary");
-    let (x, _) = digits_values();
-    let scaled: Vec<f32> = x.iter().map(|v| v / 16.0).collect();
-    let data = d.join("x.npy");
-    std::fs::write(&data, rbm::modelfile::npy_bytes(&scaled, &[1797, 64])).unwrap();
+    let (data, scaled, _) = digits_npy(&d);
     let run = d.join("run");
-    run_ok(&[
-        "train",
-        "--data",
-        p(&data),
-        "--hidden",
-        "12",
-        "--method",
-        "cd",
-        "-k",
-        "1",
-        "--epochs",
-        "2",
-        "--valid-fraction",
-        "0.1",
-        "--eval-every",
-        "1",
-        "--samples",
-        "1",
-        "--plot-every",
-        "2",
-        "--out",
-        p(&run),
-    ]);
+    let extra = ["--hidden", "12", "--epochs", "2", "--valid-fraction", "0.1", "--eval-every", "1"];
+    train_binary(&data, &run, &extra);
     let (rbm, _) = rbm::modelfile::load_model(&run.join("model.safetensors")).unwrap();
     let (_, valid) = split_rows(1797, 0.1, 1234).unwrap();
     let mut v: Vec<f32> = valid.iter().flat_map(|&i| scaled[i as usize * 64..(i as usize + 1) * 64].to_vec()).collect();
@@ -159,34 +121,11 @@ fn a_binary_runs_validation_figure_is_the_exact_log_likelihood_of_its_binarised_
 #[test]
 fn labels_are_checked_against_the_rows_and_written_beside_the_features() {
     let d = watched_out("labels");
-    let (x, y) = digits_values();
-    let scaled: Vec<f32> = x.iter().map(|v| v / 16.0).collect();
-    let data = d.join("x.npy");
-    std::fs::write(&data, rbm::modelfile::npy_bytes(&scaled, &[1797, 64])).unwrap();
+    let (data, _, y) = digits_npy(&d);
     let labels = d.join("y.npy");
     std::fs::write(&labels, rbm::modelfile::npy_i64_bytes(&y)).unwrap();
     let run = d.join("run");
-    run_ok(&[
-        "train",
-        "--data",
-        p(&data),
-        "--labels",
-        p(&labels),
-        "--hidden",
-        "8",
-        "--method",
-        "cd",
-        "-k",
-        "1",
-        "--epochs",
-        "1",
-        "--samples",
-        "1",
-        "--plot-every",
-        "2",
-        "--out",
-        p(&run),
-    ]);
+    train_binary(&data, &run, &["--labels", p(&labels), "--hidden", "8", "--epochs", "1"]);
     let (feat, lab) = (d.join("f.npy"), d.join("l.npy"));
     let model = run.join("model.safetensors");
     run_ok(&[

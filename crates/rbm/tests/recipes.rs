@@ -99,26 +99,33 @@ fn schedules_and_the_momentum_ramp_follow_their_formulas() {
     assert_eq!(scheduled.w, after(1, |_| {}).w);
 }
 
-#[test]
-fn a_run_with_momentum_resumes_from_its_checkpoint_bit_for_bit() {
+/// `cfg` trained in one go, and interrupted after `first` updates, saved,
+/// loaded and finished on other threads: the same weights, bit for bit.
+fn resumes_bit_for_bit(cfg: &TrainConfig, first: usize, name: &str) {
     let values = data();
     let rows = RowMatrix::new(&values, 6).unwrap();
-    let mut cfg = train_config(Method::Pcd, 2, 0.05, 4, 3, 4, 5, 12);
-    (cfg.momentum, cfg.final_momentum, cfg.momentum_epochs, cfg.weight_decay) = (0.5, 0.9, 1, 0.01);
     let straight = {
-        let mut t = Trainer::new(&start(), checked(&cfg)).unwrap();
+        let mut t = Trainer::new(&start(), checked(cfg)).unwrap();
         rbm::fit(&mut t, &rows, &rbm::FitOptions::new(1), &mut ()).unwrap();
         t.rbm()
     };
-    let path = tmpdir("momentum-resume").join("ck.safetensors");
-    let mut t = Trainer::new(&start(), checked(&cfg)).unwrap();
-    t.run(&rows, 4, 2).unwrap(); // one epoch and a minibatch (3 per epoch)
+    let path = tmpdir(name).join("ck.safetensors");
+    let mut t = Trainer::new(&start(), checked(cfg)).unwrap();
+    t.run(&rows, first, 2).unwrap();
     rbm::modelfile::save_checkpoint(&path, &mut t, "").unwrap();
     let mut resumed = rbm::modelfile::load_checkpoint(&path).unwrap().trainer;
     assert_eq!(resumed.velocity().w, t.velocity().w);
+    assert_eq!(resumed.offsets(), t.offsets());
     rbm::fit(&mut resumed, &rows, &rbm::FitOptions::new(3), &mut ()).unwrap();
     let r = resumed.rbm();
     assert_eq!((r.w, r.hbias, r.vbias), (straight.w, straight.hbias, straight.vbias));
+}
+
+#[test]
+fn a_run_with_momentum_resumes_from_its_checkpoint_bit_for_bit() {
+    let mut cfg = train_config(Method::Pcd, 2, 0.05, 4, 3, 4, 5, 12);
+    (cfg.momentum, cfg.final_momentum, cfg.momentum_epochs, cfg.weight_decay) = (0.5, 0.9, 1, 0.01);
+    resumes_bit_for_bit(&cfg, 4, "momentum-resume"); // one epoch (3 minibatches) and one more
 }
 
 #[test]
@@ -231,23 +238,10 @@ fn a_centred_rbm_is_its_uncentred_model() {
 
 #[test]
 fn a_centred_run_resumes_from_its_checkpoint_bit_for_bit() {
-    let values = data();
-    let rows = RowMatrix::new(&values, 6).unwrap();
     let mut cfg = train_config(Method::Pcd, 1, 0.05, 4, 3, 4, 5, 12);
     (cfg.centering, cfg.offset_rate, cfg.momentum, cfg.final_momentum) = (true, 0.1, 0.5, 0.5);
     cfg.chains = Some(7);
-    let straight = {
-        let mut t = Trainer::new(&start(), checked(&cfg)).unwrap();
-        rbm::fit(&mut t, &rows, &rbm::FitOptions::new(2), &mut ()).unwrap();
-        t.rbm()
-    };
-    let path = tmpdir("centred-resume").join("ck.safetensors");
-    let mut t = Trainer::new(&start(), checked(&cfg)).unwrap();
-    t.run(&rows, 2, 1).unwrap();
-    rbm::modelfile::save_checkpoint(&path, &mut t, "").unwrap();
-    let mut resumed = rbm::modelfile::load_checkpoint(&path).unwrap().trainer;
-    rbm::fit(&mut resumed, &rows, &rbm::FitOptions::new(3), &mut ()).unwrap();
-    assert_eq!(resumed.rbm().w, straight.w);
+    resumes_bit_for_bit(&cfg, 2, "centred-resume");
 }
 
 #[test]

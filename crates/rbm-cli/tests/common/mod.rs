@@ -121,3 +121,23 @@ pub fn sized_args(out: &Path, method: &str, train_size: usize, epochs: usize, hi
     .map(|s| s.to_string())
     .collect()
 }
+
+/// The shipped real-valued data set (8 x 8 digits with a label column).
+pub fn digits() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/digits/digits.csv")
+}
+
+/// A short Gaussian run on the shipped digits into `out`.
+pub fn gaussian_args(out: &Path, epochs: usize) -> Vec<String> {
+    gaussian_args_on(&digits(), out, epochs)
+}
+
+/// A short Gaussian run (16 hidden units, CD-1, standardised) on `data`, a CSV
+/// with a `label` column, into `out`.
+pub fn gaussian_args_on(data: &Path, out: &Path, epochs: usize) -> Vec<String> {
+    let (d, o, e) = (data.to_str().unwrap(), out.to_str().unwrap(), epochs.to_string());
+    let args = ["train", "--data", d, "--label-column", "label", "--visible", "gaussian", "--standardize"];
+    let more = ["--hidden", "16", "--method", "cd", "-k", "1", "--lr", "0.01", "--batch-size", "20", "--epochs", &e];
+    let pictures = ["--samples", "2", "--plot-every", "10", "--out", o];
+    args.iter().chain(&more).chain(&pictures).map(|s| s.to_string()).collect()
+}
