@@ -16,6 +16,9 @@ pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
     if a.raise_images == 0 {
         bail!("--raise-images: must be at least 1");
     }
+    if !(0.0..=1.0).contains(&a.ais_target_ess) {
+        bail!("--ais-target-ess: a fraction in [0, 1], got {}", a.ais_target_ess);
+    }
     let n_threads = threads(a.threads)?;
     let (_, meta) = load_model(&a.model)?;
     if meta.get("visible").map(String::as_str) == Some("gaussian") {
@@ -30,6 +33,7 @@ pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
     (opts.ais_runs, opts.ais_steps, opts.raise_images, opts.raise_steps) =
         (a.ais_runs, a.ais_steps, a.raise_images, a.raise_steps);
     opts.seed = a.seed;
+    (opts.ais_target_ess, opts.ais_max_steps) = (a.ais_target_ess, a.ais_max_betas);
     let t = Instant::now();
     let report = evaluate(&rbm, &images, &vb_a, &opts, n_threads);
     let secs = t.elapsed().as_secs_f64();
@@ -81,6 +85,7 @@ pub(crate) fn eval_gaussian(a: &EvalArgs, n_threads: usize) -> Result<()> {
     let mut opts = EvalOptions::default();
     opts.estimator = a.estimator.into();
     (opts.ais_runs, opts.ais_steps, opts.seed) = (a.ais_runs, a.ais_steps, a.seed);
+    (opts.ais_target_ess, opts.ais_max_steps) = (a.ais_target_ess, a.ais_max_betas);
     (opts.raise_images, opts.raise_steps) = (a.raise_images, a.raise_steps);
     let t = Instant::now();
     let mut report = rbm::estimate::evaluate_gaussian(&g, &v, &base, &opts, n_threads)?;
@@ -161,7 +166,7 @@ fn print_ais_trust(r: &Report, quantity: &str) {
     say!("  with probability at least 95%, the average {quantity} is at most {upper:.4} (AIS's one-sided bound)");
     if ess < 0.1 * runs as f64 {
         eprintln!(
-            "warning: the AIS estimate rests on {ess:.1} of {runs} runs' weight (under 10%): its ±3σ bracket is not to be trusted; use more runs (--ais-runs) or temperatures (--ais-betas)"
+            "warning: the AIS estimate rests on {ess:.1} of {runs} runs' weight (under 10%): its ±3σ bracket is not to be trusted; give it more temperatures (--ais-betas, or a larger --ais-max-betas for the doubling) or runs (--ais-runs)"
         );
     }
 }

@@ -193,6 +193,14 @@ struct EvalArgs {
     /// AIS schedule length (intermediate temperatures, betas).
     #[arg(long, alias = "ais-betas", default_value_t = 14_500)]
     ais_steps: usize,
+    /// While the AIS weights' effective sample size is under this fraction of
+    /// the runs, run AIS again with twice the temperatures (0: never)...
+    #[arg(long, value_name = "F", default_value_t = 0.1)]
+    ais_target_ess: f64,
+    /// ...up to this many temperatures (116,000: at most three doublings of
+    /// the default, about 3.5 minutes in all for 784 x 500 here).
+    #[arg(long, value_name = "N", default_value_t = 116_000)]
+    ais_max_betas: usize,
     /// RAISE: the number of images (a random subset of the split).
     #[arg(long, default_value_t = 1000)]
     raise_images: usize,

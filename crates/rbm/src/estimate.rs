@@ -476,6 +476,12 @@ pub struct EvalOptions {
     pub raise_images: usize,
     pub raise_steps: usize,
     pub seed: u64,
+    /// AIS: while the weights' effective sample size is under this fraction
+    /// of the runs, run again with twice the temperatures, up to
+    /// `ais_max_steps` (a budget in work, so the result does not depend on
+    /// the machine's speed); 0 turns this off
+    pub ais_target_ess: f64,
+    pub ais_max_steps: usize,
 }
 
 impl Default for EvalOptions {
@@ -489,6 +495,8 @@ impl Default for EvalOptions {
             raise_images: 1000,
             raise_steps: 14_500,
             seed: 1234,
+            ais_target_ess: 0.0,
+            ais_max_steps: 0,
         }
     }
 }
@@ -522,9 +530,33 @@ fn quick_options(exact: bool, seed: u64) -> (EvalOptions, String) {
     // few runs over the full schedule: on the tutorial's model 16 x 14,500 reads
     // 0.7 nats above 100 x 14,500 on the validation images, 100 x 1,450 2.6 nats
     let (estimator, runs, steps) = if exact { (Estimator::Exact, 0, 0) } else { (Estimator::Ais, 16, 14_500) };
-    let opts = EvalOptions { estimator, ais_runs: runs, ais_steps: steps, raise_images: 0, raise_steps: 0, seed };
+    let opts = EvalOptions {
+        estimator,
+        ais_runs: runs,
+        ais_steps: steps,
+        raise_images: 0,
+        raise_steps: 0,
+        seed,
+        ais_target_ess: 0.0,
+        ais_max_steps: 0,
+    };
     let name = if exact { "exact".to_string() } else { format!("ais-{runs}x{steps}") };
     (opts, name)
+}
+
+/// AIS with `opts.ais_steps` temperatures, then, while the effective sample
+/// size is under `opts.ais_target_ess` of the runs and twice the
+/// temperatures are at most `opts.ais_max_steps`, again with twice the
+/// temperatures (the same seed: the longer schedule replaces the shorter).
+/// Returns the last estimate and its number of temperatures.
+fn ais_until_even(opts: &EvalOptions, run: impl Fn(usize) -> LogZ) -> (LogZ, usize) {
+    let mut steps = opts.ais_steps;
+    let mut z = run(steps);
+    while z.ess < opts.ais_target_ess * opts.ais_runs as f64 && 2 * steps <= opts.ais_max_steps {
+        steps *= 2;
+        z = run(steps);
+    }
+    (z, steps)
 }
 
 /// RAISE's part of a [`Report`].
@@ -629,7 +661,8 @@ pub fn evaluate(rbm: &Rbm, v: &[f32], vb_a: &[f32], opts: &EvalOptions, n_thread
             report.avg_ll_hi = report.avg_ll;
         }
         Estimator::Ais => {
-            let z = ais(rbm, vb_a, opts.ais_runs, &ais_schedule(opts.ais_steps), opts.seed, n_threads);
+            let (z, steps) =
+                ais_until_even(opts, |steps| ais(rbm, vb_a, opts.ais_runs, &ais_schedule(steps), opts.seed, n_threads));
             reference_log_z = Some(z.log_z);
             report.logz = Some(z.log_z);
             report.logz_lo = Some(z.lo);
@@ -638,7 +671,7 @@ pub fn evaluate(rbm: &Rbm, v: &[f32], vb_a: &[f32], opts: &EvalOptions, n_thread
             report.avg_ll_lo = mean_nfe - z.hi;
             report.avg_ll_hi = mean_nfe - z.lo;
             report.ais_runs = Some(opts.ais_runs);
-            report.ais_steps = Some(opts.ais_steps);
+            report.ais_steps = Some(steps);
             report.ais_ess = Some(z.ess);
             report.avg_ll_upper_95 = Some(report.avg_ll + 20f64.ln());
         }
@@ -745,8 +778,10 @@ pub fn evaluate_gaussian(
             (Some(lz), lz, lz, None, None, None)
         }
         Estimator::Ais => {
-            let z = ais_gaussian(g, base, opts.ais_runs, &ais_schedule(opts.ais_steps), opts.seed, n_threads);
-            (Some(z.log_z), z.lo, z.hi, Some(opts.ais_runs), Some(opts.ais_steps), Some(z.ess))
+            let (z, steps) = ais_until_even(opts, |steps| {
+                ais_gaussian(g, base, opts.ais_runs, &ais_schedule(steps), opts.seed, n_threads)
+            });
+            (Some(z.log_z), z.lo, z.hi, Some(opts.ais_runs), Some(steps), Some(z.ess))
         }
         _ => (None, f64::NAN, f64::NAN, None, None, None),
     };

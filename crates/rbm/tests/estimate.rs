@@ -125,3 +125,27 @@ fn ais_and_raise_on_the_same_images_are_paired_image_by_image() {
     assert!((1.0..=50.0).contains(&ess), "{ess}");
     assert!((r.avg_ll_upper_95.unwrap() - r.avg_ll - 20f64.ln()).abs() < 1e-12);
 }
+
+#[test]
+fn ais_doubles_its_temperatures_until_the_weights_are_even_or_the_cap() {
+    let m = mnist();
+    let vb_a = base_rate_vbias(&m.train);
+    let rbm = model(30, true, &m);
+    let test = m.test.slice(0..50).binarize(Binarize::Stochastic, 7).to_f32();
+    let run = |target: f64, max: usize| {
+        let mut opts = rbm::estimate::EvalOptions::default();
+        opts.estimator = rbm::estimate::Estimator::Ais;
+        (opts.ais_runs, opts.ais_steps, opts.ais_target_ess, opts.ais_max_steps) = (20, 50, target, max);
+        let r = rbm::estimate::evaluate(&rbm, &test, &vb_a, &opts, 2);
+        (r.ais_steps.unwrap(), r.ais_ess.unwrap(), r.avg_ll)
+    };
+    // an effective sample size of 1 is always reached: no doubling
+    assert_eq!(run(0.05, 400).0, 50);
+    // an even spread of 19.8 of 20 runs is not reached by 50 temperatures:
+    // doubling to the cap (or stopping on the way once it is reached)
+    let (steps, ess, ll) = run(0.99, 400);
+    assert!(steps == 400 || (ess >= 19.8 && [100, 200].contains(&steps)), "{steps} temperatures, ESS {ess}");
+    // the cap in work, not in time: the same result every time
+    assert_eq!(run(0.99, 400), (steps, ess, ll));
+    assert_eq!(run(0.99, 399).0, 200.min(steps));
+}
