@@ -1,0 +1,279 @@
+//! Deep belief networks, as the tutorial series' DBN.py builds them: a stack
+//! of RBMs pretrained greedily (the first on the data, each later one on
+//! p(h | v) of the layer below, [`LayerFeatures`]), then unrolled into a
+//! sigmoid network with a softmax output layer and fine-tuned by minibatch
+//! SGD on the cross-entropy ([`Dbn::sgd_step`]), stopped early by DBN.py's
+//! patience rule ([`Patience`]).
+//!
+//! The prediction rule, for rows x `[n, n_in]` (W_l `[n_(l-1), n_l]`):
+//!
+//!   h_0 = x,  h_l = sigm(h_(l-1) W_l + hbias_l),  p = softmax(h_L W_c + b_c)
+//!
+//! Status: the network, its gradient, the layer-wise data and the stopping
+//! rule; the command line (`rbm dbn ...`) and its model file come next.
+
+use crate::data::DataRows;
+use crate::error::{RbmError, Result};
+use crate::math::gemm;
+use crate::model::Rbm;
+
+/// A pretrained stack of RBMs with a softmax classifier on top.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dbn {
+    /// the RBMs, bottom first; layer l's n_visible is layer l-1's n_hidden
+    pub layers: Vec<Rbm>,
+    /// `[n_last, n_classes]`
+    pub classifier_w: Vec<f32>,
+    /// `[n_classes]`
+    pub classifier_b: Vec<f32>,
+}
+
+/// Every layer's activations for a minibatch: `acts[0]` = x `[n, n_in]`,
+/// `acts[l]` = h_l `[n, n_l]`, and the softmax output `[n, n_classes]`.
+pub struct Forward {
+    pub acts: Vec<Vec<f32>>,
+    pub probs: Vec<f32>,
+}
+
+impl Dbn {
+    /// The unrolled network of `layers` (checked to chain) with a zero
+    /// classifier of `n_classes` outputs (DBN.py's logistic layer starts at 0).
+    pub fn new(layers: Vec<Rbm>, n_classes: usize) -> Result<Self> {
+        if layers.is_empty() || n_classes < 2 {
+            return Err(RbmError::param("layers", "a DBN needs at least one layer and two classes"));
+        }
+        for (l, pair) in layers.windows(2).enumerate() {
+            if pair[0].n_hidden != pair[1].n_visible {
+                return Err(RbmError::Shape(format!(
+                    "layer {l} has {} hidden units, layer {} {} visible ones",
+                    pair[0].n_hidden,
+                    l + 1,
+                    pair[1].n_visible
+                )));
+            }
+        }
+        let last = layers.last().expect("a layer").n_hidden;
+        Ok(Dbn { layers, classifier_w: vec![0.0; last * n_classes], classifier_b: vec![0.0; n_classes] })
+    }
+
+    /// The number of classes.
+    pub fn n_classes(&self) -> usize {
+        self.classifier_b.len()
+    }
+
+    /// The forward pass over rows `x` `[n, n_in]` (see the module's rule).
+    pub fn forward(&self, x: &[f32]) -> Forward {
+        let n = x.len() / self.layers[0].n_visible;
+        let mut acts = vec![x.to_vec()];
+        for rbm in &self.layers {
+            acts.push(rbm.propup(acts.last().expect("an input")).mean);
+        }
+        let (h, k, c) =
+            (acts.last().expect("a layer"), self.layers.last().expect("a layer").n_hidden, self.n_classes());
+        let mut probs = vec![0f32; n * c];
+        gemm(&mut probs, n, c, k, h, false, &self.classifier_w, false, 1.0, false);
+        for row in probs.chunks_exact_mut(c) {
+            // softmax(a) = exp(a - max a) / Σ exp(a - max a): no overflow
+            for (p, &b) in row.iter_mut().zip(&self.classifier_b) {
+                *p += b;
+            }
+            let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for p in row.iter_mut() {
+                *p = (*p - m).exp();
+                sum += *p;
+            }
+            row.iter_mut().for_each(|p| *p /= sum);
+        }
+        Forward { acts, probs }
+    }
+
+    /// Class probabilities `[n, n_classes]` of rows `x` `[n, n_in]`.
+    pub fn predict_proba(&self, x: &[f32]) -> Vec<f32> {
+        self.forward(x).probs
+    }
+
+    /// The mean cross-entropy -(1/n) Σ_r log p[r, y_r] of rows `x` with
+    /// labels `y`, and its gradient with respect to every parameter, in the
+    /// network's shapes: `(loss, grads)` with `grads.layers[l]` holding
+    /// dW_l and dhbias_l (vbias unused: zero) and the classifier's beside.
+    ///
+    /// Backpropagation: δ_out = (p - onehot(y)) / n; dW_c = h_L^T δ_out,
+    /// db_c = Σ_rows δ_out; δ_L = δ_out W_c^T ⊙ h_L (1 - h_L); then for each
+    /// layer l from the top, dW_l = h_(l-1)^T δ_l, dhbias_l = Σ_rows δ_l and
+    /// δ_(l-1) = δ_l W_l^T ⊙ h_(l-1) (1 - h_(l-1)).
+    pub fn gradients(&self, x: &[f32], y: &[usize]) -> Result<(f64, Dbn)> {
+        let f = self.forward(x);
+        let (n, c) = (y.len(), self.n_classes());
+        if n * self.layers[0].n_visible != x.len() {
+            return Err(RbmError::Shape(format!("{} labels for {} rows", n, x.len() / self.layers[0].n_visible)));
+        }
+        if let Some(&bad) = y.iter().find(|&&k| k >= c) {
+            return Err(RbmError::param("labels", format!("label {bad} of {c} classes")));
+        }
+        let mut loss = 0f64;
+        let mut delta = f.probs.clone();
+        for (r, &k) in y.iter().enumerate() {
+            loss -= (f.probs[r * c + k].max(f32::MIN_POSITIVE) as f64).ln();
+            delta[r * c + k] -= 1.0;
+        }
+        delta.iter_mut().for_each(|d| *d /= n as f32);
+        let mut g = self.zeros_like();
+        let top = f.acts.last().expect("a layer");
+        let k = self.layers.last().expect("a layer").n_hidden;
+        gemm(&mut g.classifier_w, k, c, n, top, true, &delta, false, 1.0, false);
+        column_sums(&delta, c, &mut g.classifier_b);
+        // δ_L = δ_out W_c^T ⊙ h_L (1 - h_L)
+        let mut back = vec![0f32; n * k];
+        gemm(&mut back, n, k, c, &delta, false, &self.classifier_w, true, 1.0, false);
+        for l in (0..self.layers.len()).rev() {
+            let (rbm, h, below) = (&self.layers[l], &f.acts[l + 1], &f.acts[l]);
+            for (d, &a) in back.iter_mut().zip(h) {
+                *d *= a * (1.0 - a);
+            }
+            let gl = &mut g.layers[l];
+            gemm(&mut gl.w, rbm.n_visible, rbm.n_hidden, n, below, true, &back, false, 1.0, false);
+            column_sums(&back, rbm.n_hidden, &mut gl.hbias);
+            if l > 0 {
+                let mut next = vec![0f32; n * rbm.n_visible];
+                gemm(&mut next, n, rbm.n_visible, rbm.n_hidden, &back, false, &rbm.w, true, 1.0, false);
+                back = next;
+            }
+        }
+        Ok((loss / n as f64, g))
+    }
+
+    /// One step of SGD on the minibatch (`x`, `y`) at rate `lr`; returns the
+    /// minibatch's mean cross-entropy before the step.
+    pub fn sgd_step(&mut self, x: &[f32], y: &[usize], lr: f32) -> Result<f64> {
+        let (loss, g) = self.gradients(x, y)?;
+        for (rbm, gl) in self.layers.iter_mut().zip(&g.layers) {
+            axpy(&mut rbm.w, &gl.w, -lr);
+            axpy(&mut rbm.hbias, &gl.hbias, -lr);
+        }
+        axpy(&mut self.classifier_w, &g.classifier_w, -lr);
+        axpy(&mut self.classifier_b, &g.classifier_b, -lr);
+        Ok(loss)
+    }
+
+    /// The fraction of rows `x` whose most probable class is not `y`'s.
+    pub fn error_rate(&self, x: &[f32], y: &[usize]) -> f64 {
+        let (p, c) = (self.predict_proba(x), self.n_classes());
+        let wrong = p
+            .chunks_exact(c)
+            .zip(y)
+            .filter(|(row, &k)| {
+                row.iter().enumerate().fold(0, |best, (j, &q)| if q > row[best] { j } else { best }) != k
+            })
+            .count();
+        wrong as f64 / y.len().max(1) as f64
+    }
+
+    fn zeros_like(&self) -> Dbn {
+        let layers = self
+            .layers
+            .iter()
+            .map(|r| Rbm {
+                n_visible: r.n_visible,
+                n_hidden: r.n_hidden,
+                w: vec![0.0; r.w.len()],
+                hbias: vec![0.0; r.n_hidden],
+                vbias: vec![0.0; r.n_visible],
+            })
+            .collect();
+        Dbn { layers, classifier_w: vec![0.0; self.classifier_w.len()], classifier_b: vec![0.0; self.n_classes()] }
+    }
+}
+
+/// y += a x
+fn axpy(y: &mut [f32], x: &[f32], a: f32) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+/// out[j] = Σ_rows m[r, j] for `m` `[rows, width]`.
+fn column_sums(m: &[f32], width: usize, out: &mut [f32]) {
+    out.iter_mut().for_each(|o| *o = 0.0);
+    for row in m.chunks_exact(width) {
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o += x;
+        }
+    }
+}
+
+/// The training rows of the layer above `layers`: each row of `data`
+/// propagated up through every RBM of `layers` as p(h = 1 | v) (DBN.py
+/// feeds each layer the sigmoid output of the one below), a minibatch at a
+/// time, so nothing the size of the data set is held.
+pub struct LayerFeatures<'a> {
+    pub data: &'a dyn DataRows,
+    pub layers: &'a [Rbm],
+}
+
+impl DataRows for LayerFeatures<'_> {
+    fn n_rows(&self) -> usize {
+        self.data.n_rows()
+    }
+    fn n_cols(&self) -> usize {
+        self.layers.last().map_or(self.data.n_cols(), |r| r.n_hidden)
+    }
+    fn copy_rows(&self, start: usize, out: &mut [f32]) -> Result<()> {
+        let n = out.len() / self.n_cols().max(1);
+        let mut x = vec![0f32; n * self.data.n_cols()];
+        self.data.copy_rows(start, &mut x)?;
+        for rbm in self.layers {
+            x = rbm.propup(&x).mean;
+        }
+        out.copy_from_slice(&x);
+        Ok(())
+    }
+}
+
+/// DBN.py's early stopping: validation every `frequency` minibatches
+/// (min(minibatches per epoch, patience / 2)), patience starting at 4
+/// epochs' worth of minibatches and raised to max(patience, 2 · iteration)
+/// whenever the validation error falls below 0.995 of the best; training
+/// stops once patience ≤ iteration. The reported test error is the one
+/// measured at the best validation error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Patience {
+    pub patience: usize,
+    pub frequency: usize,
+    pub best: f64,
+    pub best_iter: Option<usize>,
+}
+
+impl Patience {
+    pub fn new(batches_per_epoch: usize) -> Self {
+        let patience = 4 * batches_per_epoch;
+        Patience {
+            patience,
+            frequency: batches_per_epoch.min(patience / 2).max(1),
+            best: f64::INFINITY,
+            best_iter: None,
+        }
+    }
+
+    /// Whether minibatch `iter` (counted from 0 over the run) is followed by a validation.
+    pub fn validates_after(&self, iter: usize) -> bool {
+        (iter + 1).is_multiple_of(self.frequency)
+    }
+
+    /// Records the validation error after minibatch `iter`; returns whether it is the best so far.
+    pub fn observe(&mut self, iter: usize, error: f64) -> bool {
+        if error >= self.best {
+            return false;
+        }
+        if error < self.best * 0.995 {
+            self.patience = self.patience.max(2 * iter);
+        }
+        (self.best, self.best_iter) = (error, Some(iter));
+        true
+    }
+
+    /// Whether training stops after minibatch `iter`.
+    pub fn done(&self, iter: usize) -> bool {
+        self.patience <= iter
+    }
+}

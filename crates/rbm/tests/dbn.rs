@@ -1,0 +1,117 @@
+//! The deep belief network's pieces: backpropagation against finite
+//! differences, the layer-wise training data, the unrolled network against
+//! its RBMs, and DBN.py's early-stopping decisions.
+
+mod common;
+use common::*;
+use rbm::dbn::{Dbn, LayerFeatures, Patience};
+use rbm::{DataRows, RowMatrix};
+
+/// A 6-5-4 stack with a 3-class classifier, all parameters nonzero.
+fn net() -> Dbn {
+    let mut d = Dbn::new(vec![random_rbm(6, 5, 0.8, 1), random_rbm(5, 4, 0.8, 2)], 3).unwrap();
+    d.classifier_w = (0..12).map(|k| ((k * 7 % 11) as f32 - 5.0) / 6.0).collect();
+    d.classifier_b = vec![0.3, -0.2, 0.1];
+    d
+}
+
+/// 7 rows of 6 values in [0, 1] and their labels.
+fn batch() -> (Vec<f32>, Vec<usize>) {
+    ((0..42).map(|k| ((k * 13 % 17) as f32) / 16.0).collect(), vec![0, 2, 1, 1, 0, 2, 2])
+}
+
+/// The mean cross-entropy in f64 from the prediction rule, for finite differences.
+fn loss(d: &Dbn, x: &[f32], y: &[usize]) -> f64 {
+    let p = d.predict_proba(x);
+    -y.iter().enumerate().map(|(r, &k)| (p[r * 3 + k] as f64).ln()).sum::<f64>() / y.len() as f64
+}
+
+#[test]
+fn backpropagation_matches_finite_differences() {
+    // central differences with step 1e-2 on an f32 network: truncation error
+    // O(1e-4) times the third derivative, rounding O(1e-7 / 1e-2); 2e-3 covers both
+    let (d, (x, y)) = (net(), batch());
+    let (l, g) = d.gradients(&x, &y).unwrap();
+    assert!((l - loss(&d, &x, &y)).abs() < 1e-5);
+    let eps = 1e-2f32;
+    let check = |name: &str, get: &dyn Fn(&mut Dbn) -> &mut f32, want: f32| {
+        let (mut up, mut down) = (d.clone(), d.clone());
+        *get(&mut up) += eps;
+        *get(&mut down) -= eps;
+        let fd = (loss(&up, &x, &y) - loss(&down, &x, &y)) / (2.0 * eps as f64);
+        assert!((fd - want as f64).abs() < 2e-3, "{name}: backprop {want}, finite differences {fd}");
+    };
+    for k in [0, 7, 13, 29] {
+        check(&format!("W1[{k}]"), &|n| &mut n.layers[0].w[k], g.layers[0].w[k]);
+    }
+    for k in [0, 9, 19] {
+        check(&format!("W2[{k}]"), &|n| &mut n.layers[1].w[k], g.layers[1].w[k]);
+    }
+    for j in 0..4 {
+        check(&format!("hbias1[{j}]"), &|n| &mut n.layers[0].hbias[j], g.layers[0].hbias[j]);
+        check(&format!("hbias2[{j}]"), &|n| &mut n.layers[1].hbias[j], g.layers[1].hbias[j]);
+    }
+    for k in [0, 5, 11] {
+        check(&format!("Wc[{k}]"), &|n| &mut n.classifier_w[k], g.classifier_w[k]);
+    }
+    for k in 0..3 {
+        check(&format!("bc[{k}]"), &|n| &mut n.classifier_b[k], g.classifier_b[k]);
+    }
+    // and a step down the gradient lowers the loss
+    let mut stepped = d.clone();
+    stepped.sgd_step(&x, &y, 0.5).unwrap();
+    assert!(loss(&stepped, &x, &y) < l);
+}
+
+#[test]
+fn the_unrolled_network_and_the_upper_layers_data_are_the_rbms_p_h_given_v() {
+    let (d, (x, _)) = (net(), batch());
+    let f = d.forward(&x);
+    let h1 = d.layers[0].propup(&x).mean;
+    assert_eq!(f.acts[1], h1);
+    assert_eq!(f.acts[2], d.layers[1].propup(&h1).mean);
+    // layer 2's training rows: p(h | v) of layer 1, read a block at a time
+    let rows = RowMatrix::new(&x, 6).unwrap();
+    let feats = LayerFeatures { data: &rows, layers: &d.layers[..1] };
+    assert_eq!((feats.n_rows(), feats.n_cols()), (7, 5));
+    let mut out = vec![0f32; 3 * 5];
+    feats.copy_rows(2, &mut out).unwrap();
+    assert_eq!(out, h1[2 * 5..5 * 5]);
+    // probabilities sum to 1, and the rule survives huge activations
+    let mut big = d.clone();
+    big.classifier_b = vec![1e4, -1e4, 0.0];
+    assert!(big.predict_proba(&x).chunks_exact(3).all(|p| (p.iter().sum::<f32>() - 1.0).abs() < 1e-6 && p[0] == 1.0));
+}
+
+/// DBN.py's loop over `errors` (the validation error at each validation):
+/// returns (the iteration it stops after, the best validation's iteration).
+fn dbn_py_loop(batches_per_epoch: usize, epochs: usize, errors: &[f64]) -> (usize, Option<usize>) {
+    let mut p = Patience::new(batches_per_epoch);
+    let mut errors = errors.iter();
+    for iter in 0..epochs * batches_per_epoch {
+        if p.validates_after(iter) {
+            p.observe(iter, *errors.next().expect("enough scripted errors"));
+        }
+        if p.done(iter) {
+            return (iter, p.best_iter);
+        }
+    }
+    (epochs * batches_per_epoch - 1, p.best_iter)
+}
+
+#[test]
+fn early_stopping_makes_dbn_pys_decisions() {
+    // 10 minibatches per epoch: patience 40, validation after iterations 9, 19, ...
+    // 0.10 (best) 0.09 (best, < 0.995 x: patience max(40, 38)) 0.0899 (best but
+    // not by 0.5%: patience stays) 0.095: patience 40 <= iteration 40, stop there
+    assert_eq!(dbn_py_loop(10, 100, &[0.10, 0.09, 0.0899, 0.095]), (40, Some(29)));
+    // a clear improvement at iteration 39 raises patience to 78; at 59 to 118;
+    // at 99 a new best by less than 0.5% (0.0699 against 0.07) leaves it at
+    // 118: stop at iteration 118, the best at 99
+    let errors = [0.10, 0.09, 0.0899, 0.08, 0.081, 0.07, 0.075, 0.072, 0.071, 0.0699, 0.08, 0.08];
+    assert_eq!(dbn_py_loop(10, 100, &errors), (118, Some(99)));
+    // the epochs run out first
+    assert_eq!(dbn_py_loop(10, 3, &[0.5, 0.4, 0.3]), (29, Some(29)));
+    // DBN.py's frequency: min(batches per epoch, patience / 2)
+    assert_eq!(Patience::new(5000).frequency, 5000);
+}
