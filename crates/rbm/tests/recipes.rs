@@ -311,3 +311,38 @@ fn chains_beyond_the_batch_average_the_negative_phase_over_the_chains() {
     cd.chains = Some(6);
     assert!(cd.check(12).unwrap_err().to_string().contains("PCD"));
 }
+
+#[test]
+fn centring_gaussian_units_takes_the_centred_gradient_in_units_of_sigma() {
+    // the engine holds x = v / σ; the identities hold for the x-space visible
+    // step dβ = db σ, and the visible biases move by dβ_c / σ
+    let values: Vec<f32> = data().iter().enumerate().map(|(k, &v)| 2.0 * v - 0.3 * (k % 5) as f32).collect();
+    let rows = RowMatrix::new(&values, 6).unwrap();
+    let sigma: Vec<f32> = (0..6).map(|i| 0.5 + 0.1 * i as f32).collect();
+    let g0 = rbm::gaussian::GaussianRbm::new(start(), sigma.clone()).unwrap();
+    let step = |centering: bool| {
+        let mut cfg = train_config(Method::Cd, 1, 0.05, 4, 2, 4, 9, 12);
+        cfg.visible = rbm::train::Visible::Gaussian;
+        (cfg.centering, cfg.offset_rate) = (centering, 0.25);
+        let mut t = Trainer::new_gaussian(&g0, checked(&cfg)).unwrap();
+        if centering {
+            let (mu, lambda) = offsets();
+            t.set_offsets(&mu, &lambda).unwrap();
+        }
+        t.run(&rows, 1, 2).unwrap();
+        t.rbm()
+    };
+    let (w0, plain, c) = (start(), step(false), step(true));
+    let (mu, lambda) = offsets();
+    let (dw, dc) = (diff(&plain.w, &w0.w), diff(&plain.hbias, &w0.hbias));
+    let dbeta: Vec<f64> = diff(&plain.vbias, &w0.vbias).iter().zip(&sigma).map(|(d, &s)| d * s as f64).collect();
+    let dw_c: Vec<f64> =
+        (0..24).map(|k| dw[k] - mu[k / 4] as f64 * dc[k % 4] - dbeta[k / 4] * lambda[k % 4] as f64).collect();
+    let dc_c: Vec<f64> = (0..4).map(|j| dc[j] - (0..6).map(|i| dw_c[i * 4 + j] * mu[i] as f64).sum::<f64>()).collect();
+    let db_c: Vec<f64> = (0..6)
+        .map(|i| (dbeta[i] - (0..4).map(|j| dw_c[i * 4 + j] * lambda[j] as f64).sum::<f64>()) / sigma[i] as f64)
+        .collect();
+    assert_close(&diff(&c.w, &w0.w), &dw_c, "W step");
+    assert_close(&diff(&c.hbias, &w0.hbias), &dc_c, "hbias step");
+    assert_close(&diff(&c.vbias, &w0.vbias), &db_c, "vbias step");
+}
