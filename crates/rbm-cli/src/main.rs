@@ -112,7 +112,7 @@ impl From<EstimatorArg> for Estimator {
 /// The library's errors in the command line's words: a parameter's name
 /// becomes its flag.
 fn flagged(e: RbmError) -> anyhow::Error {
-    const FLAGS: [(&str, &str); 17] = [
+    const FLAGS: [(&str, &str); 19] = [
         ("k", "-k"),
         ("lr", "--lr"),
         ("batch_size", "--batch-size"),
@@ -129,6 +129,8 @@ fn flagged(e: RbmError) -> anyhow::Error {
         ("sparsity_cost", "--sparsity-cost"),
         ("offset_rate", "--offset-rate"),
         ("chains", "--persistent-chains"),
+        ("temperatures", "--temperatures"),
+        ("beta_min", "--beta-min"),
         ("centering", "--centering"),
     ];
     match &e {
@@ -362,7 +364,7 @@ struct TrainArgs {
     parts: usize,
     /// Continue the interrupted run in DIR from its checkpoint, with the
     /// configuration stored there, to its configured number of epochs.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "learn_sigma", "standardize", "valid", "valid_fraction", "labels", "momentum", "final_momentum", "momentum_epochs", "weight_decay", "lr_schedule", "final_lr", "sparsity_target", "sparsity_cost", "init", "centering", "offset_rate", "persistent_chains", "preset", "out", "chains", "samples", "plot_every"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["method", "k", "lr", "batch_size", "epochs", "hidden", "seed", "train_size", "parts", "visible", "sigma", "learn_sigma", "standardize", "valid", "valid_fraction", "labels", "momentum", "final_momentum", "momentum_epochs", "weight_decay", "lr_schedule", "final_lr", "sparsity_target", "sparsity_cost", "init", "centering", "offset_rate", "persistent_chains", "temperatures", "beta_min", "preset", "out", "chains", "samples", "plot_every"])]
     resume: Option<PathBuf>,
     /// Also write a checkpoint every N minibatches (one is always written after each epoch).
     #[arg(long, value_name = "N")]

@@ -39,6 +39,14 @@ pub(crate) struct RecipeArgs {
     /// Persistent chains (PCD), when not one per minibatch row.
     #[arg(long, value_name = "N")]
     persistent_chains: Option<usize>,
+    /// Parallel tempering with this many sets of persistent chains (2 or
+    /// more), at inverse temperatures from 1 down to --beta-min; only the
+    /// chains at 1 enter the gradient.
+    #[arg(long, value_name = "M")]
+    temperatures: Option<usize>,
+    /// The lowest inverse temperature of parallel tempering.
+    #[arg(long, value_name = "B", default_value_t = 0.1, requires = "temperatures")]
+    beta_min: f32,
     /// Centring (Melchior, Fischer & Wiskott 2016): train with the gradient of
     /// the RBM centred at moving averages of the units' means; the saved model
     /// is the equivalent uncentred RBM.
@@ -77,6 +85,7 @@ impl RecipeArgs {
     /// Sets the recipe's fields of `cfg` from the flags, or from the preset.
     pub(crate) fn apply(&self, cfg: &mut TrainConfig) {
         cfg.chains = self.persistent_chains;
+        (cfg.temperatures, cfg.beta_min) = (self.temperatures.unwrap_or(0), self.beta_min);
         if let Some(p) = self.preset {
             preset(p, cfg);
             return;

@@ -242,6 +242,11 @@ pub struct Engine {
     /// chains in flight (PCD's persistent chains; the same as batch for CD,
     /// sampling and annealing)
     pub(crate) chains: usize,
+    /// the chain rows that enter the gradient: the first `neg_rows` (all of
+    /// them, but with tempering only those at inverse temperature 1)
+    pub(crate) neg_rows: usize,
+    /// tempering: `[chains]` the inverse temperature of each chain row
+    pub(crate) row_beta: Option<Vec<f32>>,
     pub(crate) n_parts: usize,
     pub(crate) slabs: Vec<Slab>,
     pub(crate) data: RwLock<Batch>,
@@ -383,6 +388,8 @@ impl Engine {
             n_hidden: nh,
             batch,
             chains,
+            neg_rows: chains,
+            row_beta: None,
             n_parts,
             slabs,
             data: RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }),
@@ -418,6 +425,7 @@ impl Engine {
             let (rbm, h, v, streams) = (self.to_rbm(), self.chain_hidden(), self.chain_states(), self.streams());
             let velocity = self.velocity();
             let offsets = self.offsets();
+            let tempering = (self.neg_rows, self.row_beta.take());
             let data = std::mem::replace(&mut self.data, RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }));
             let sigma = self.sigma.take().map(|s| s.into_inner().unwrap());
             *self = Self::layout(&rbm, (self.batch, self.chains), self.n_parts, t, (&streams.0, &streams.1));
@@ -429,8 +437,16 @@ impl Engine {
             self.set_chain_states(&v);
             self.set_velocity(&velocity);
             self.set_offsets(&offsets.0, &offsets.1);
+            (self.neg_rows, self.row_beta) = tempering;
         }
         t
+    }
+
+    /// Tempering: chain row r runs at inverse temperature `betas[r]`
+    /// (`[chains]`), and only the first `neg_rows` rows enter the gradient.
+    pub(crate) fn set_tempering(&mut self, betas: Vec<f32>, neg_rows: usize) {
+        assert!(betas.len() == self.chains && neg_rows <= self.chains);
+        (self.row_beta, self.neg_rows) = (Some(betas), neg_rows);
     }
 
     /// Centring's offsets: (μ `[n_visible]`, λ `[n_hidden]`).
@@ -735,6 +751,19 @@ impl Engine {
             return;
         }
         let Own { hbias, hb_eff, pre_h, h_mean, hid_streams, .. } = own;
+        if let (Rows::Chain, Some(rb)) = (rows, &self.row_beta) {
+            // tempering: pre_h = beta_r (x W + c) row by row, then sigm with no further bias
+            for (r, &br) in rb.iter().enumerate().take(n) {
+                for (a, &c) in pre_h[r * m..(r + 1) * m].iter_mut().zip(hbias.iter()) {
+                    *a = br * (*a + c);
+                }
+            }
+            hb_eff.iter_mut().for_each(|e| *e = 0.0);
+            let mean = &mut h_mean[b * m..(b + n) * m];
+            let mut h = slab.h.write().unwrap();
+            bias_sigmoid_sample_groups(&mut pre_h[..n * m], m, hb_eff, mean, &mut h, hid_streams, n);
+            return;
+        }
         let bias: &[f32] = if beta == 1.0 {
             hbias
         } else {
@@ -785,6 +814,18 @@ impl Engine {
             return;
         }
         let Own { vbias, vb_eff, pre_v, v_mean, vis_streams, .. } = own;
+        if let Some(rb) = &self.row_beta {
+            // tempering: pre_v = beta_r (h W^T + b) row by row
+            for (r, &br) in rb.iter().enumerate().take(b) {
+                for (a, &c) in pre_v[r * mv..(r + 1) * mv].iter_mut().zip(vbias.iter()) {
+                    *a = br * (*a + c);
+                }
+            }
+            vb_eff.iter_mut().for_each(|e| *e = 0.0);
+            let mut v = slab.v.write().unwrap();
+            bias_sigmoid_sample_groups(pre_v, mv, vb_eff, v_mean, &mut v, vis_streams, b);
+            return;
+        }
         let bias: &[f32] = match base_vbias {
             None if beta == 1.0 => vbias,
             _ => {
@@ -800,6 +841,51 @@ impl Engine {
         };
         let mut v = slab.v.write().unwrap();
         bias_sigmoid_sample_groups(pre_v, mv, bias, v_mean, &mut v, vis_streams, b);
+    }
+
+    /// Tempering, after a visible phase: this slab's shares of each chain's
+    /// energy E(v, h) = -v·(W h + b) - h·c, with v the new visible states and
+    /// h the hidden ones they were drawn from, as sums over 8-unit groups in
+    /// unit order: `vis[g][r]` = Σ_(i in g) v_ri (W h + b)_ri (the visible
+    /// phase's pre_v / beta_r) and `hid[g][r]` = Σ_(j in g) h_rj c_j, `[chains]` each.
+    ///
+    /// Phase: reads this slab's h and v; writes its groups' shares.
+    pub(crate) fn energy_parts(&self, slab: &Slab, own: &Own, hid: &[Mutex<Vec<f32>>], vis: &[Mutex<Vec<f32>>]) {
+        let (c, m, mv) = (self.chains, slab.cols.len(), slab.vcols.len());
+        let rb = self.row_beta.as_ref().expect("tempering");
+        let (h, v) = (slab.h.read().unwrap(), slab.v.read().unwrap());
+        for g in groups(&slab.cols) {
+            let cols = 8 * g - slab.cols.start..(8 * g + 8).min(slab.cols.end) - slab.cols.start;
+            let mut part = hid[g].lock().unwrap();
+            for r in 0..c {
+                part[r] = cols.clone().map(|j| h[r * m + j] * own.hbias[j]).sum();
+            }
+        }
+        for g in groups(&slab.vcols) {
+            let cols = 8 * g - slab.vcols.start..(8 * g + 8).min(slab.vcols.end) - slab.vcols.start;
+            let mut part = vis[g].lock().unwrap();
+            for r in 0..c {
+                part[r] = cols.clone().map(|i| v[r * mv + i] * own.pre_v[r * mv + i]).sum::<f32>() / rb[r];
+            }
+        }
+    }
+
+    /// Tempering: exchanges chain rows a and b of every pair in this slab's
+    /// states (the next propup draws h anew from each row's v at its own
+    /// temperature).
+    ///
+    /// Phase: writes this slab's h and v.
+    pub(crate) fn swap_rows(&self, slab: &Slab, pairs: &[(usize, usize)]) {
+        let (m, mv) = (slab.cols.len(), slab.vcols.len());
+        let (mut h, mut v) = (slab.h.write().unwrap(), slab.v.write().unwrap());
+        for &(r, q) in pairs {
+            for j in 0..m {
+                h.swap(r * m + j, q * m + j);
+            }
+            for i in 0..mv {
+                v.swap(r * mv + i, q * mv + i);
+            }
+        }
     }
 
     /// Gathers the whole of x = [data; chains] `[batch + chains, n_visible]` into `own.xbuf`.
@@ -825,7 +911,9 @@ impl Engine {
         if momentum > 0.0 {
             dw.iter_mut().for_each(|d| *d *= momentum);
         }
-        gemm(&mut dw, nv, m, self.batch + self.chains, xbuf, true, h_mean, false, alpha, momentum > 0.0);
+        let rows = self.batch + self.neg_rows;
+        let (x, y) = (&xbuf[..rows * nv], &h_mean[..rows * m]);
+        gemm(&mut dw, nv, m, rows, x, true, y, false, alpha, momentum > 0.0);
         if decay > 0.0 {
             for i in 0..nv {
                 for (d, &x) in dw[i * m..(i + 1) * m].iter_mut().zip(&w[i * *ldw..i * *ldw + m]) {

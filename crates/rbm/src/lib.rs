@@ -56,6 +56,7 @@ mod raw;
 pub mod recipe;
 pub mod rng;
 pub mod split;
+pub mod tempering;
 pub mod train;
 
 pub use data::{DataRows, RowMatrix};

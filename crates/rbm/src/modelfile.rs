@@ -225,7 +225,7 @@ pub fn save_checkpoint(path: &Path, trainer: &mut crate::train::Trainer, extra: 
         ("state".to_string(), serde_json::to_string(&state).expect("state serialises")),
         ("extra".to_string(), extra.to_string()),
     ]);
-    let b = trainer.config().n_chains();
+    let b = trainer.config().all_chains();
     let sigma = trainer.gaussian_model().map(|g| g.sigma);
     let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = vec![
         ("W", vec![rbm.n_visible, rbm.n_hidden], &rbm.w),
@@ -269,7 +269,7 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
         return Err(bad(format!("configuration says {} hidden units, W has {}", config.n_hidden, rbm.n_hidden)));
     }
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-    let chain = tensor(path, &st, "chain", &[config.n_chains(), rbm.n_hidden])?;
+    let chain = tensor(path, &st, "chain", &[config.all_chains(), rbm.n_hidden])?;
     let sigma = match config.visible {
         crate::train::Visible::Gaussian => Some(tensor(path, &st, "sigma", &[rbm.n_visible])?),
         crate::train::Visible::Bernoulli => None,

@@ -25,6 +25,7 @@ use crate::error::{RbmError, Result};
 use crate::math::{log_sigmoid, softplus, softplus_diff_groups};
 use crate::model::Rbm;
 use crate::recipe::{centre_hidden, learning_rate, momentum_at, move_offsets, offset_dot_group, Init, LrSchedule};
+use crate::tempering::{Tempering, TemperingState};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
@@ -117,6 +118,12 @@ pub struct TrainConfig {
     /// the offsets' moving-average rate ν per update
     #[serde(default)]
     pub offset_rate: f32,
+    /// parallel tempering: this many sets of chains (2 or more; 0 or 1: plain
+    /// PCD), at inverse temperatures from 1 down to `beta_min` (see [`crate::tempering`])
+    #[serde(default)]
+    pub temperatures: usize,
+    #[serde(default)]
+    pub beta_min: f32,
 }
 
 fn two_parts() -> usize {
@@ -152,6 +159,8 @@ impl Default for TrainConfig {
             chains: None,
             centering: false,
             offset_rate: 0.0,
+            temperatures: 0,
+            beta_min: 0.0,
         }
     }
 }
@@ -233,6 +242,17 @@ impl TrainConfig {
                 return Err(RbmError::param("chains", "a learned sigma needs one chain per minibatch row"));
             }
         }
+        if self.temperatures >= 2 {
+            if self.method != Method::Pcd || self.visible != Visible::Bernoulli {
+                return Err(RbmError::param("temperatures", "parallel tempering runs PCD's chains of binary units"));
+            }
+            if !(self.beta_min > 0.0 && self.beta_min < 1.0) {
+                return Err(RbmError::param(
+                    "beta_min",
+                    format!("must lie strictly between 0 and 1, got {}", self.beta_min),
+                ));
+            }
+        }
         if self.centering {
             if !(self.offset_rate > 0.0 && self.offset_rate <= 1.0) {
                 return Err(RbmError::param("offset_rate", format!("must be in (0, 1], got {}", self.offset_rate)));
@@ -260,9 +280,20 @@ impl TrainConfig {
         momentum_at(self.momentum, self.final_momentum, self.momentum_epochs, epoch)
     }
 
-    /// The number of persistent chains: `chains`, else one per minibatch row.
+    /// The number of persistent chains (per temperature, with tempering):
+    /// `chains`, else one per minibatch row.
     pub fn n_chains(&self) -> usize {
         self.chains.unwrap_or(self.batch_size)
+    }
+
+    /// Whether parallel tempering runs the chains.
+    pub fn tempering(&self) -> bool {
+        self.temperatures >= 2
+    }
+
+    /// The chains in flight: [`TrainConfig::n_chains`] at each temperature.
+    pub fn all_chains(&self) -> usize {
+        self.n_chains() * if self.tempering() { self.temperatures } else { 1 }
     }
 
     /// Whether the update keeps velocities (some epoch has momentum).
@@ -323,8 +354,10 @@ pub struct Trainer {
     pl_diff: Vec<Mutex<Vec<f32>>>,
     /// per visible 8-unit group: its share of each update's summed cost, this segment
     costs: Vec<Mutex<Vec<f64>>>,
-    /// per hidden 8-unit group: centring's partial dots, `[2 batch]`
+    /// per hidden 8-unit group: centring's partial dots, `[batch + chains]`
     offset_dots: Vec<Mutex<Vec<f32>>>,
+    /// parallel tempering's shared state, when it runs
+    tempering: Option<Tempering>,
     /// the visible unit whose flip the pseudo-likelihood uses next
     bit_i: usize,
     epoch: usize,
@@ -373,8 +406,9 @@ impl Trainer {
             )));
         }
         let (b, c) = (config.batch_size, config.n_chains());
-        let engine = Engine::with_chains(rbm, b, c, config.seed, TRAIN_STREAMS, config.n_parts, 1);
+        let (engine, tempering) = train_engine(rbm, &config, config.seed);
         Ok(Trainer {
+            tempering,
             pl_diff: (0..rbm.n_hidden.div_ceil(8)).map(|_| Mutex::new(vec![0.0; b])).collect(),
             costs: (0..rbm.n_visible.div_ceil(8)).map(|_| Mutex::new(Vec::new())).collect(),
             offset_dots: (0..rbm.n_hidden.div_ceil(8)).map(|_| Mutex::new(vec![0.0; b + c])).collect(),
@@ -428,6 +462,14 @@ impl Trainer {
     /// The current parameters as an [`Rbm`].
     pub fn rbm(&mut self) -> Rbm {
         self.engine.to_rbm()
+    }
+
+    /// Parallel tempering: per pair of neighbouring temperatures (t, t + 1),
+    /// the fraction of proposed exchanges accepted so far in this trainer's life.
+    pub fn swap_rates(&self) -> Vec<f64> {
+        self.tempering
+            .as_ref()
+            .map_or(Vec::new(), |t| t.counts.lock().unwrap().iter().map(|&(n, a)| a as f64 / n.max(1) as f64).collect())
     }
 
     /// The velocities of W, hbias and vbias (momentum; else the last
@@ -503,8 +545,9 @@ impl Trainer {
         self.engine.relayout(n_threads);
         let Trainer { engine, config, pl_diff, costs, .. } = &*self;
         let load_error = Mutex::new(None);
-        let (epoch, offset_dots) = (self.epoch, &self.offset_dots[..]);
-        let step = Update { engine, config, epoch, offset_dots, pl_diff, costs, data, load_error: &load_error };
+        let (epoch, offset_dots, tempering) = (self.epoch, &self.offset_dots[..], self.tempering.as_ref());
+        let step =
+            Update { engine, config, epoch, offset_dots, tempering, pl_diff, costs, data, load_error: &load_error };
         engine.team(|ctx, slab, own| {
             for u in 0..n {
                 step.run(ctx, slab, own, start + u, (bit0 + u) % nv);
@@ -547,6 +590,19 @@ impl Trainer {
     }
 }
 
+/// The trainer's engine for `rbm` under `config`, with streams from `seed`,
+/// and tempering's shared state when it runs.
+fn train_engine(rbm: &Rbm, config: &CheckedConfig, seed: u64) -> (Engine, Option<Tempering>) {
+    let (b, c) = (config.batch_size, config.n_chains());
+    let mut engine = Engine::with_chains(rbm, b, config.all_chains(), seed, TRAIN_STREAMS, config.n_parts, 1);
+    let tempering = config.tempering().then(|| {
+        let t = Tempering::new(config.temperatures, config.beta_min, c, rbm.n_visible, rbm.n_hidden, seed);
+        engine.set_tempering(t.row_betas(), c);
+        t
+    });
+    (engine, tempering)
+}
+
 /// What one SGD update reads, shared by the threads of the team.
 struct Update<'a> {
     engine: &'a Engine,
@@ -555,6 +611,7 @@ struct Update<'a> {
     epoch: usize,
     /// centring: per hidden 8-unit group, `[2 batch]` partial dots y_c λ
     offset_dots: &'a [Mutex<Vec<f32>>],
+    tempering: Option<&'a Tempering>,
     pl_diff: &'a [Mutex<Vec<f32>>],
     costs: &'a [Mutex<Vec<f64>>],
     data: &'a dyn DataRows,
@@ -648,6 +705,16 @@ impl Update<'_> {
                     self.costs[g].lock().unwrap().push(cost);
                 }
             }
+            if let Some(t) = self.tempering {
+                // exchanges of (v, h) between neighbouring temperatures (see crate::tempering)
+                eng.energy_parts(slab, own, &t.hid, &t.vis);
+                ctx.sync();
+                if ctx.tid == 0 {
+                    t.decide();
+                }
+                ctx.sync();
+                eng.swap_rows(slab, &t.swaps.read().unwrap());
+            }
             ctx.sync();
             eng.propup(slab, own, Rows::Chain, 1.0, 1, true);
         }
@@ -663,8 +730,8 @@ impl Update<'_> {
         }
         // y = [h_pos; -(b / chains) h_neg]: the chains' mean counts as much as the
         // minibatch's (the scale is exactly 1 with one chain per row)
-        let neg_scale = b as f32 / eng.chains as f32;
-        for h in &mut own.h_mean[b * m..] {
+        let neg_scale = b as f32 / eng.neg_rows as f32;
+        for h in &mut own.h_mean[b * m..(b + eng.neg_rows) * m] {
             *h *= -neg_scale;
         }
         eng.gather_x(own);
@@ -682,7 +749,9 @@ impl Update<'_> {
         }
         if centering {
             let Own { xbuf, h_mean, v_offset, h_offset, d_row, hc_corr, .. } = &mut *own;
-            centre_hidden(xbuf, h_mean, v_offset, h_offset, (b, neg_scale), d_row, hc_corr);
+            let rows = b + eng.neg_rows;
+            let (x, y) = (&mut xbuf[..rows * nv], &mut h_mean[..rows * m]);
+            centre_hidden(x, y, v_offset, h_offset, (b, neg_scale), &mut d_row[..rows], hc_corr);
             // y_c λ, by hidden 8-unit group, for the visible side's correction
             for g in groups(&slab.cols) {
                 let cols = 8 * g - slab.cols.start..(8 * g + 8).min(slab.cols.end) - slab.cols.start;
@@ -693,7 +762,7 @@ impl Update<'_> {
         // c += lr/b Σ_rows y, summed row by row (vectorises along j).
         let Own { hb_eff: sum, h_mean, hbias, hb_vel, q_mean, hc_corr, .. } = &mut *own;
         sum.iter_mut().for_each(|s| *s = 0.0);
-        for row in h_mean.chunks_exact(m.max(1)) {
+        for row in h_mean[..(b + eng.neg_rows) * m].chunks_exact(m.max(1)) {
             for (s, &y) in sum.iter_mut().zip(row) {
                 *s += y;
             }
@@ -732,7 +801,7 @@ impl Update<'_> {
         let v = slab.vcols.clone();
         let Own { vb_eff: sum, xbuf: x, sigma, d_row: t, .. } = &mut *own;
         sum.iter_mut().for_each(|s| *s = 0.0);
-        if eng.chains == b {
+        if eng.neg_rows == b {
             for r in 0..b {
                 let (pos, neg) =
                     (&x[r * nv + v.start..r * nv + v.end], &x[(b + r) * nv + v.start..(b + r) * nv + v.end]);
@@ -742,7 +811,7 @@ impl Update<'_> {
             }
         } else {
             // Σ_rows v_pos - (b / chains) Σ_chains v_neg
-            for r in 0..b + eng.chains {
+            for r in 0..b + eng.neg_rows {
                 let scale = if r < b { 1.0 } else { -neg_scale };
                 for (s, &p) in sum.iter_mut().zip(&x[r * nv + v.start..r * nv + v.end]) {
                     *s += scale * p;
@@ -877,6 +946,9 @@ pub struct TrainerState {
     /// training seconds of the current epoch so far
     #[serde(default)]
     pub epoch_seconds: f64,
+    /// parallel tempering's exchange draws
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tempering: Option<TemperingState>,
 }
 
 impl Trainer {
@@ -893,6 +965,7 @@ impl Trainer {
             visible_streams: streams.1,
             streams: Vec::new(),
             epoch_seconds: self.epoch_seconds,
+            tempering: self.tempering.as_ref().map(|t| t.state.lock().unwrap().clone()),
         };
         (state, self.engine.chain_hidden())
     }
@@ -919,7 +992,7 @@ impl Trainer {
             None => Trainer::new(rbm, config)?,
         };
         let nb = t.config.batches_per_epoch();
-        if chain.len() != t.config.n_chains() * rbm.n_hidden
+        if chain.len() != t.config.all_chains() * rbm.n_hidden
             || state.batch_index >= nb.max(1)
             || state.epoch > t.config.epochs
             || state.bit_i >= rbm.n_visible
@@ -931,8 +1004,7 @@ impl Trainer {
         if state.hidden_streams.is_empty() && state.visible_streams.is_empty() && !state.streams.is_empty() {
             let position = (state.epoch as u64) << 32 | state.batch_index as u64;
             let seed = t.config.seed ^ crate::rng::splitmix64(&mut position.clone());
-            let (b, c) = (t.config.batch_size, t.config.n_chains());
-            t.engine = Engine::with_chains(rbm, b, c, seed, TRAIN_STREAMS, t.config.n_parts, 1);
+            (t.engine, t.tempering) = train_engine(rbm, &t.config, seed);
             if let Some(sigma) = sigma {
                 t.engine.set_sigma(sigma);
             }
@@ -941,6 +1013,9 @@ impl Trainer {
             return Err(RbmError::Shape("the checkpoint's random streams are not one per 8-unit group".into()));
         }
         t.engine.set_chain_hidden(chain);
+        if let (Some(tp), Some(st)) = (&t.tempering, state.tempering) {
+            *tp.state.lock().unwrap() = st;
+        }
         t.epoch = state.epoch;
         t.batch_index = state.batch_index;
         t.bit_i = state.bit_i;
