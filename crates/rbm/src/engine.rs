@@ -794,6 +794,24 @@ impl Engine {
         self.compact_layer(&mut own.nz, &mut own.hbuf, |s| (&s.h, &s.cols));
         let Own { nz, hbuf, wt, ldwt, pre_v, .. } = own;
         xw_product(pre_v, mv, nz, hbuf, wt, *ldwt, mv, 1.0);
+        if let (Some(_), Some(rb)) = (&self.sigma, &self.row_beta) {
+            // tempering, Gaussian units: p_beta(x | h) ∝ exp(-beta (x - b / sigma)² / 2 + beta x (h W^T)),
+            // so x ~ Normal(h W^T + b / sigma, 1 / beta_r); pre_v keeps the mean
+            let Own { vbias, sigma, pre_v, v_mean, vis_streams, noise, .. } = own;
+            v_mean.iter_mut().for_each(|m| *m = 0.0);
+            let mut v = slab.v.write().unwrap();
+            normal_groups(v_mean, mv, mv, &mut v, vis_streams, b, noise);
+            for (r, &br) in rb.iter().enumerate().take(b) {
+                let spread = 1.0 / br.sqrt();
+                for i in 0..mv {
+                    let k = r * mv + i;
+                    pre_v[k] += vbias[i] / sigma[i];
+                    v[k] = pre_v[k] + spread * v[k];
+                    v_mean[k] = sigma[i] * pre_v[k];
+                }
+            }
+            return;
+        }
         if self.sigma.is_some() {
             // Gaussian units, in units of sigma: x ~ Normal(beta h W^T + b_beta / sigma, 1) and
             // v_mean = sigma (beta h W^T) + b_beta, where b_beta = beta b + (1 - beta) b_base
@@ -844,7 +862,8 @@ impl Engine {
     }
 
     /// Tempering, after a visible phase: this slab's shares of each chain's
-    /// energy E(v, h) = -v·(W h + b) - h·c, with v the new visible states and
+    /// energy E(v, h) = -v·(W h + b) - h·c (Gaussian units, with x = v / σ:
+    /// Σ (x - b/σ)² / 2 - x·(W h) - h·c), with v the new visible states and
     /// h the hidden ones they were drawn from, as sums over 8-unit groups in
     /// unit order: `vis[g][r]` = Σ_(i in g) v_ri (W h + b)_ri (the visible
     /// phase's pre_v / beta_r) and `hid[g][r]` = Σ_(j in g) h_rj c_j, `[chains]` each.
@@ -861,11 +880,23 @@ impl Engine {
                 part[r] = cols.clone().map(|j| h[r * m + j] * own.hbias[j]).sum();
             }
         }
+        let gaussian = self.sigma.is_some();
         for g in groups(&slab.vcols) {
             let cols = 8 * g - slab.vcols.start..(8 * g + 8).min(slab.vcols.end) - slab.vcols.start;
             let mut part = vis[g].lock().unwrap();
             for r in 0..c {
-                part[r] = cols.clone().map(|i| v[r * mv + i] * own.pre_v[r * mv + i]).sum::<f32>() / rb[r];
+                part[r] = if gaussian {
+                    // x = v / sigma, pre_v = h W^T + b / sigma: minus the visible terms of E,
+                    // x (h W^T) - (x - b / sigma)² / 2
+                    cols.clone()
+                        .map(|i| {
+                            let (x, m, bs) = (v[r * mv + i], own.pre_v[r * mv + i], own.vbias[i] / own.sigma[i]);
+                            x * (m - bs) - (x - bs) * (x - bs) / 2.0
+                        })
+                        .sum()
+                } else {
+                    cols.clone().map(|i| v[r * mv + i] * own.pre_v[r * mv + i]).sum::<f32>() / rb[r]
+                };
             }
         }
     }

@@ -243,8 +243,11 @@ impl TrainConfig {
             }
         }
         if self.temperatures >= 2 {
-            if self.method != Method::Pcd || self.visible != Visible::Bernoulli {
-                return Err(RbmError::param("temperatures", "parallel tempering runs PCD's chains of binary units"));
+            if self.method != Method::Pcd || self.learn_sigma {
+                return Err(RbmError::param(
+                    "temperatures",
+                    "parallel tempering runs PCD's chains (and not with a learned sigma)",
+                ));
             }
             if !(self.beta_min > 0.0 && self.beta_min < 1.0) {
                 return Err(RbmError::param(

@@ -147,3 +147,71 @@ fn the_gradient_reads_the_chains_at_inverse_temperature_one() {
         }
     }
 }
+
+#[test]
+fn gaussian_units_temper_too() {
+    // Gaussian visible units (x = v / σ): integrating x out,
+    // p_beta(h) ∝ exp(beta [c·h + Σ_i ((b_i/σ_i + (W h)_i)² - (b_i/σ_i)²) / 2]);
+    // the chains' hidden states at each temperature must follow it
+    let rbm = random_rbm(NV, NH, 1.0, 29);
+    let sigma = vec![0.8f32; NV];
+    let g = rbm::gaussian::GaussianRbm::new(rbm.clone(), sigma.clone()).unwrap();
+    let data: Vec<f32> = (0..8 * NV).map(|k| (k % 7) as f32 / 3.0 - 1.0).collect();
+    let rows = RowMatrix::new(&data, NV).unwrap();
+    let mut cfg = config();
+    cfg.visible = rbm::train::Visible::Gaussian;
+    let mut t = Trainer::new_gaussian(&g, checked(&cfg)).unwrap();
+    let betas = [1.0f64, 0.65, 0.3];
+    let mut counts = vec![vec![0f64; 1 << NH]; 3];
+    let mut x2 = vec![vec![0f64; NV]; 3];
+    for u in 0..3200 {
+        t.run(&rows, 1, 2).unwrap();
+        if u >= 200 {
+            let (_, chain) = t.state();
+            for (r, h) in chain.chunks_exact(NH).enumerate() {
+                counts[r / 40][h.iter().enumerate().map(|(j, &x)| (x as usize) << j).sum::<usize>()] += 1.0;
+            }
+            for (r, v) in t.chain_visible().chunks_exact(NV).enumerate() {
+                for i in 0..NV {
+                    x2[r / 40][i] += ((v[i] / sigma[i]) as f64).powi(2);
+                }
+            }
+        }
+    }
+    for (k, &beta) in betas.iter().enumerate() {
+        let log_p: Vec<f64> = all_states(NH)
+            .iter()
+            .map(|h| {
+                let mut lp = (0..NH).map(|j| (rbm.hbias[j] * h[j]) as f64).sum::<f64>();
+                for i in 0..NV {
+                    let bs = (rbm.vbias[i] / sigma[i]) as f64;
+                    let wh: f64 = (0..NH).map(|j| (rbm.w[i * NH + j] * h[j]) as f64).sum();
+                    lp += ((bs + wh).powi(2) - bs * bs) / 2.0;
+                }
+                beta * lp
+            })
+            .collect();
+        let z: f64 = log_p.iter().map(|l| l.exp()).sum();
+        let n: f64 = counts[k].iter().sum();
+        // 8 states, 120,000 correlated draws: total variation under 0.05 (as above)
+        let tv: f64 = counts[k].iter().zip(&log_p).map(|(c, l)| (c / n - l.exp() / z).abs()).sum::<f64>() / 2.0;
+        assert!(tv < 0.05, "beta {beta}: total variation {tv}");
+        // E_beta[x_i²] = Σ_h p_beta(h) (b_i/σ_i + (W h)_i)² + 1 / beta: x² has
+        // variance below 2 (3.4)² + 4 (3.4) (2)² ~ 80 here, so 120,000 draws
+        // (10,000 effective) leave a standard error under 0.1; 0.3 is 3 of them,
+        // and an untempered variance (1 in place of 1 / beta) misses by 0.5 or more
+        for i in 0..NV {
+            let bs = (rbm.vbias[i] / sigma[i]) as f64;
+            let exact: f64 = all_states(NH)
+                .iter()
+                .zip(&log_p)
+                .map(|(h, l)| {
+                    let wh: f64 = (0..NH).map(|j| (rbm.w[i * NH + j] * h[j]) as f64).sum();
+                    l.exp() / z * ((bs + wh).powi(2) + 1.0 / beta)
+                })
+                .sum();
+            let got = x2[k][i] / n;
+            assert!((got - exact).abs() < 0.3, "beta {beta}, unit {i}: E[x²] {got} vs {exact}");
+        }
+    }
+}
