@@ -206,6 +206,72 @@ fn check_format_version(path: &Path, metadata: &HashMap<String, String>) -> Resu
     }
 }
 
+/// Writes a deep belief network as one safetensors file: per layer i (from
+/// the bottom, 0-based) `layers.{i}.W` `[n_in, n_out]`, `layers.{i}.hbias`,
+/// `layers.{i}.vbias`; the classifier's `classifier.W` `[n_last, n_classes]`
+/// and `classifier.b`; metadata `format` = "rbm-dbn", its version, the layer
+/// count and sizes, beside the caller's.
+pub fn save_dbn(path: &Path, dbn: &crate::dbn::Dbn, mut metadata: HashMap<String, String>) -> Result<()> {
+    metadata.insert("format".into(), "rbm-dbn".into());
+    metadata.insert("format_version".into(), FORMAT_VERSION.into());
+    metadata.insert("n_layers".into(), dbn.layers.len().to_string());
+    let sizes: Vec<String> = std::iter::once(dbn.layers[0].n_visible)
+        .chain(dbn.layers.iter().map(|r| r.n_hidden))
+        .chain(std::iter::once(dbn.n_classes()))
+        .map(|n| n.to_string())
+        .collect();
+    metadata.insert("sizes".into(), sizes.join(","));
+    let names: Vec<[String; 3]> =
+        (0..dbn.layers.len()).map(|i| ["W", "hbias", "vbias"].map(|t| format!("layers.{i}.{t}"))).collect();
+    let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = Vec::new();
+    for (rbm, [w, h, v]) in dbn.layers.iter().zip(&names) {
+        tensors.push((w, vec![rbm.n_visible, rbm.n_hidden], &rbm.w));
+        tensors.push((h, vec![rbm.n_hidden], &rbm.hbias));
+        tensors.push((v, vec![rbm.n_visible], &rbm.vbias));
+    }
+    let last = dbn.layers.last().expect("a layer").n_hidden;
+    tensors.push(("classifier.W", vec![last, dbn.n_classes()], &dbn.classifier_w));
+    tensors.push(("classifier.b", vec![dbn.n_classes()], &dbn.classifier_b));
+    write_atomic(path, &safetensors_bytes(&tensors, metadata))
+}
+
+/// Reads a file written by [`save_dbn`], checking every tensor's shape
+/// against the layer sizes in its metadata; errors name the file and tensor.
+pub fn load_dbn(path: &Path) -> Result<(crate::dbn::Dbn, HashMap<String, String>)> {
+    let bytes = std::fs::read(path).map_err(|e| RbmError::io(path, e))?;
+    let bad = |msg: String| RbmError::model_file(path, msg);
+    let (_, meta) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+    let metadata = meta.metadata().clone().unwrap_or_default();
+    check_format_version(path, &metadata)?;
+    if metadata.get("format").map(String::as_str) != Some("rbm-dbn") {
+        return Err(bad("not a DBN file (its metadata lacks format = rbm-dbn)".into()));
+    }
+    let sizes: Vec<usize> = metadata
+        .get("sizes")
+        .ok_or_else(|| bad("metadata field `sizes` is missing".into()))?
+        .split(',')
+        .map(|n| n.trim().parse::<usize>().map_err(|_| bad(format!("metadata `sizes` is unreadable: {n:?}"))))
+        .collect::<Result<_>>()?;
+    if sizes.len() < 3 || sizes.contains(&0) {
+        return Err(bad(format!("metadata `sizes` {sizes:?}: need an input, a layer and classes")));
+    }
+    let mut layers = Vec::new();
+    for (i, pair) in sizes[..sizes.len() - 1].windows(2).enumerate() {
+        let (nv, nh) = (pair[0], pair[1]);
+        let w = tensor(path, &st, &format!("layers.{i}.W"), &[nv, nh])?;
+        let hbias = tensor(path, &st, &format!("layers.{i}.hbias"), &[nh])?;
+        let vbias = tensor(path, &st, &format!("layers.{i}.vbias"), &[nv])?;
+        layers.push(Rbm::from_params(nv, nh, w, hbias, vbias).map_err(|e| bad(e.to_string()))?);
+    }
+    let (last, classes) = (sizes[sizes.len() - 2], sizes[sizes.len() - 1]);
+    let mut dbn = crate::dbn::Dbn::new(layers, classes).map_err(|e| bad(e.to_string()))?;
+    dbn.classifier_w = tensor(path, &st, "classifier.W", &[last, classes])?;
+    dbn.classifier_b = tensor(path, &st, "classifier.b", &[classes])?;
+    Ok((dbn, metadata))
+}
+
 /// A checkpoint's contents: the trainer and the caller's extra metadata.
 pub struct Checkpoint {
     pub trainer: crate::train::Trainer,

@@ -115,3 +115,71 @@ fn early_stopping_makes_dbn_pys_decisions() {
     // DBN.py's frequency: min(batches per epoch, patience / 2)
     assert_eq!(Patience::new(5000).frequency, 5000);
 }
+
+#[test]
+fn a_dbn_file_reads_back_the_same_network_and_bad_files_are_refused() {
+    let d = tmpdir("dbn-file");
+    let net = net();
+    let path = d.join("dbn.safetensors");
+    rbm::modelfile::save_dbn(&path, &net, Default::default()).unwrap();
+    let (back, meta) = rbm::modelfile::load_dbn(&path).unwrap();
+    assert_eq!(back, net);
+    assert_eq!((meta["format"].as_str(), meta["sizes"].as_str()), ("rbm-dbn", "6,5,4,3"));
+    // an RBM file, a truncated file, and a DBN whose metadata disagrees with its tensors
+    let rbm_file = d.join("rbm.safetensors");
+    rbm::modelfile::save_model(&rbm_file, &net.layers[0], Default::default()).unwrap();
+    let refused = |p: &std::path::Path, needle: &str| {
+        let e = rbm::modelfile::load_dbn(p).unwrap_err().to_string();
+        assert!(e.contains(p.file_name().unwrap().to_str().unwrap()) && e.contains(needle), "{e}");
+    };
+    refused(&rbm_file, "not a DBN file");
+    let bytes = std::fs::read(&path).unwrap();
+    let cut = d.join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    refused(&cut, "not a valid safetensors file");
+    // the header's sizes edited in place (same length) to claim a 5-unit second layer
+    let mut lie = bytes.clone();
+    let at = lie.windows(7).position(|w| w == b"6,5,4,3").unwrap();
+    lie[at..at + 7].copy_from_slice(b"6,5,5,3");
+    let lying = d.join("lying.safetensors");
+    std::fs::write(&lying, &lie).unwrap();
+    refused(&lying, "layers.1.W");
+}
+
+#[test]
+fn python_computes_the_same_probabilities_from_the_file_by_the_stated_rule() {
+    // Runs where Python has safetensors and numpy (.ci/run installs them and
+    // sets RBM_PYTHON_TESTS=1, which makes their absence a failure).
+    use std::process::Command;
+    let have = Command::new("python3").args(["-c", "import safetensors, numpy"]).status().is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var("RBM_PYTHON_TESTS").is_err(),
+            "RBM_PYTHON_TESTS is set but python3 lacks safetensors/numpy"
+        );
+        eprintln!("skipped: python3 with safetensors and numpy not found");
+        return;
+    }
+    let d = tmpdir("dbn-python");
+    let (net, (x, _)) = (net(), batch());
+    let (model, xs, ps) = (d.join("dbn.safetensors"), d.join("x.npy"), d.join("p.npy"));
+    rbm::modelfile::save_dbn(&model, &net, Default::default()).unwrap();
+    std::fs::write(&xs, rbm::modelfile::npy_bytes(&x, &[7, 6])).unwrap();
+    // h_l = sigm(h_(l-1) W_l + hbias_l), p = softmax(h_L W_c + b_c), from the file alone
+    let script = format!(
+        "from safetensors.numpy import load_file\nimport numpy as np\n\
+         m = load_file({model:?})\nh = np.load({xs:?}).astype(np.float64)\n\
+         n = max(int(k.split('.')[1]) for k in m if k.startswith('layers.')) + 1\n\
+         for i in range(n):\n    h = 1 / (1 + np.exp(-(h @ m[f'layers.{{i}}.W'] + m[f'layers.{{i}}.hbias'])))\n\
+         a = h @ m['classifier.W'] + m['classifier.b']\na = np.exp(a - a.max(axis=1, keepdims=True))\n\
+         np.save({ps:?}, (a / a.sum(axis=1, keepdims=True)).astype(np.float32))"
+    );
+    let out = Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let f = rbm::npy::NpyFile::open(&ps).unwrap();
+    let mut theirs = vec![0f32; 7 * 3];
+    rbm::DataRows::copy_rows(&f, 0, &mut theirs).unwrap();
+    for (k, (a, b)) in net.predict_proba(&x).iter().zip(&theirs).enumerate() {
+        assert!((a - b).abs() < 1e-5, "probability {k}: ours {a}, Python's {b}");
+    }
+}
