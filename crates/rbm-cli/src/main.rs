@@ -1,6 +1,7 @@
 //! The `rbm` command line: thin glue over the library.
 
 mod bench;
+mod dbn;
 mod eval;
 mod recipe;
 mod report;
@@ -169,6 +170,9 @@ enum Command {
     /// Estimate a model's average log-likelihood per image, in nats: a binary
     /// model's on binarised MNIST, a Gaussian one's on the rows of a data file.
     Eval(EvalArgs),
+    /// Deep belief networks: train (pretraining and fine-tuning), eval, predict.
+    #[command(subcommand)]
+    Dbn(dbn::DbnCommand),
 }
 
 #[derive(Args)]
@@ -446,6 +450,7 @@ fn main() {
         Command::Features(a) => run_features(a),
         Command::Filters(a) => run_filters(a),
         Command::Eval(a) => run_eval(a),
+        Command::Dbn(c) => dbn::run_dbn(c),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

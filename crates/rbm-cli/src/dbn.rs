@@ -1,0 +1,267 @@
+//! `rbm dbn`: deep belief networks on MNIST, as the tutorial series' DBN.py:
+//! greedy layer-wise pretraining by CD-k, then supervised fine-tuning of the
+//! unrolled network with DBN.py's early stopping; evaluation and prediction.
+//!
+//! Not yet: checkpoints and resume, data files, sampling, presets.
+
+use crate::*;
+use rbm::dbn::{Dbn, LayerFeatures, Patience};
+use rbm::modelfile::{load_dbn, save_dbn};
+
+#[derive(Subcommand)]
+pub(crate) enum DbnCommand {
+    /// Pretrain a stack of RBMs on MNIST's grey training images, then fine-tune
+    /// it as a classifier (DBN.py's defaults), and write dbn.safetensors and
+    /// metrics.csv into the output directory.
+    Train(DbnTrainArgs),
+    /// A DBN's error rate and confusion matrix on an MNIST split.
+    Eval(DbnEvalArgs),
+    /// Class probabilities of the rows of a .npy file, as float32 `[rows, classes]`.
+    Predict(DbnPredictArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct DbnTrainArgs {
+    /// Hidden layer sizes, bottom first.
+    #[arg(long, value_delimiter = ',', default_value = "1000,1000,1000")]
+    layers: Vec<usize>,
+    /// Pretraining epochs per layer.
+    #[arg(long, default_value_t = 100)]
+    pretrain_epochs: usize,
+    /// Pretraining learning rate.
+    #[arg(long, default_value_t = 0.01)]
+    pretrain_lr: f32,
+    /// Gibbs steps of pretraining's CD-k.
+    #[arg(short = 'k', default_value_t = 1)]
+    k: usize,
+    /// Minibatch size of both phases.
+    #[arg(long, default_value_t = 10)]
+    batch_size: usize,
+    /// Fine-tuning learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    finetune_lr: f32,
+    /// Fine-tuning epochs at most (early stopping usually ends it sooner).
+    #[arg(long, default_value_t = 1000)]
+    max_epochs: usize,
+    /// Use only the first N training images (quick runs).
+    #[arg(long)]
+    train_size: Option<usize>,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// Directory with the MNIST files.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, value_name = "DIR", default_value = "dbn")]
+    out: PathBuf,
+    /// Worker threads for pretraining (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+pub(crate) struct DbnEvalArgs {
+    /// The DBN file (dbn.safetensors).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// The images to classify.
+    #[arg(long, value_enum, default_value = "test")]
+    split: Split,
+    /// Directory with the MNIST files.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct DbnPredictArgs {
+    /// The DBN file (dbn.safetensors).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// The rows to classify: a 2-D .npy file (uint8 read as value / 255, or floats).
+    #[arg(long, value_name = "FILE")]
+    data: PathBuf,
+    /// Output .npy file: float32 `[rows, classes]`.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+pub(crate) fn run_dbn(c: DbnCommand) -> Result<()> {
+    match c {
+        DbnCommand::Train(a) => run_dbn_train(a),
+        DbnCommand::Eval(a) => run_dbn_eval(a),
+        DbnCommand::Predict(a) => run_dbn_predict(a),
+    }
+}
+
+fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
+    let n_threads = threads(a.threads)?;
+    if a.layers.is_empty() || a.layers.contains(&0) {
+        bail!("--layers: sizes of at least 1, e.g. 1000,1000,1000");
+    }
+    if !(a.finetune_lr.is_finite() && a.finetune_lr > 0.0) {
+        bail!("--finetune-lr: must be a positive finite number, got {}", a.finetune_lr);
+    }
+    if a.max_epochs == 0 {
+        bail!("--max-epochs: must be at least 1");
+    }
+    let mnist = load_data(&a.data)?;
+    let n = a.train_size.unwrap_or(mnist.train.n);
+    prepare_out(&a.out)?;
+    // pretraining: layer l an RBM by CD-k on p(h|v) of the layers below
+    let mut layers: Vec<Rbm> = Vec::new();
+    let mut metrics = String::from("phase,layer,epoch,cost,valid_error,test_error\n");
+    let t0 = Instant::now();
+    for (l, &n_hidden) in a.layers.iter().enumerate() {
+        let rows = LayerFeatures { data: &mnist.train, layers: &layers };
+        let mut cfg = TrainConfig::default();
+        (cfg.method, cfg.k, cfg.lr, cfg.batch_size) = (Method::Cd, a.k, a.pretrain_lr, a.batch_size);
+        (cfg.epochs, cfg.n_hidden, cfg.seed, cfg.train_size) = (a.pretrain_epochs, n_hidden, a.seed + l as u64, n);
+        let checked = cfg.check(mnist.train.n).map_err(flagged).context(format!("layer {l}"))?;
+        let start = Rbm::init(rows.n_cols(), n_hidden, cfg.seed)?;
+        let mut trainer = Trainer::new(&start, checked)?;
+        let pb = progress_bar(a.pretrain_epochs as u64, format!("pretraining layer {l}"));
+        while !trainer.done() {
+            if let Some(cost) = trainer.run(&rows, usize::MAX, n_threads).map_err(flagged)? {
+                metrics.push_str(&format!("pretrain,{l},{},{cost},,\n", trainer.epoch() - 1));
+                pb.set_position(trainer.epoch() as u64);
+            }
+        }
+        pb.finish_and_clear();
+        say!(
+            "Pre-training layer {l}: {} epochs, cost {:.4}",
+            a.pretrain_epochs,
+            trainer.history().last().unwrap().cost
+        );
+        layers.push(trainer.rbm());
+    }
+    let pretrain_min = t0.elapsed().as_secs_f64() / 60.0;
+    // fine-tuning: minibatch SGD on the cross-entropy, DBN.py's early stopping
+    let mut net = Dbn::new(layers, 10)?;
+    let (b, nv) = (a.batch_size, mnist.train.dim());
+    let batches = n / b;
+    let (valid_x, valid_y) = (mnist.valid.to_f32(), labels_of(&mnist.valid_labels));
+    let (test_x, test_y) = (mnist.test.to_f32(), labels_of(&mnist.test_labels));
+    let mut patience = Patience::new(batches);
+    let (mut best, mut best_test) = (net.clone(), f64::NAN);
+    let (mut x, t1) = (vec![0f32; b * nv], Instant::now());
+    let mut iter = 0;
+    'epochs: for epoch in 0..a.max_epochs {
+        let mut cost = 0f64;
+        for batch in 0..batches {
+            mnist.train.copy_rows(batch * b, &mut x)?;
+            let y = labels_of(&mnist.train_labels[batch * b..(batch + 1) * b]);
+            cost += net.sgd_step(&x, &y, a.finetune_lr)?;
+            if patience.validates_after(iter) {
+                let valid = net.error_rate(&valid_x, &valid_y);
+                let improved = patience.observe(iter, valid);
+                let test = if improved { net.error_rate(&test_x, &test_y) } else { f64::NAN };
+                if improved {
+                    (best, best_test) = (net.clone(), test);
+                }
+                metrics.push_str(&format!(
+                    "finetune,,{epoch},{},{valid},{}\n",
+                    cost / (batch + 1) as f64,
+                    if improved { test.to_string() } else { String::new() }
+                ));
+                say!(
+                    "epoch {epoch}, minibatch {}/{batches}, validation error {:.3} %{}",
+                    batch + 1,
+                    100.0 * valid,
+                    if improved {
+                        format!(", test error of the best model {:.3} %", 100.0 * test)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            if patience.done(iter) {
+                break 'epochs;
+            }
+            iter += 1;
+        }
+    }
+    let finetune_min = t1.elapsed().as_secs_f64() / 60.0;
+    let meta = HashMap::from([
+        ("layers".to_string(), format!("{:?}", a.layers)),
+        ("best_valid_error".to_string(), patience.best.to_string()),
+        ("test_error".to_string(), best_test.to_string()),
+    ]);
+    save_dbn(&a.out.join("dbn.safetensors"), &best, meta)?;
+    write_atomic(&a.out.join("metrics.csv"), metrics.as_bytes())?;
+    say!(
+        "Optimization complete with best validation error of {:.3} %, with test error {:.3} %",
+        100.0 * patience.best,
+        100.0 * best_test
+    );
+    say!(
+        "The pretraining ran for {pretrain_min:.2} min, the fine-tuning for {finetune_min:.2} min; wrote {}",
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn labels_of(l: &[u8]) -> Vec<usize> {
+    l.iter().map(|&k| k as usize).collect()
+}
+
+fn run_dbn_eval(a: DbnEvalArgs) -> Result<()> {
+    let (net, _) = load_dbn(&a.model)?;
+    // with --json, stdout holds the JSON object alone
+    let mnist = if a.json { load_mnist(&data_dir(&a.data))? } else { load_data(&a.data)? };
+    let (images, labels) = split_images(&mnist, a.split);
+    if net.layers[0].n_visible != images.dim() || net.n_classes() != 10 {
+        bail!(
+            "{}: a DBN of {} inputs and {} classes; MNIST needs 784 and 10",
+            a.model.display(),
+            net.layers[0].n_visible,
+            net.n_classes()
+        );
+    }
+    let p = net.predict_proba(&images.to_f32());
+    let mut confusion = vec![vec![0usize; 10]; 10];
+    for (row, &y) in p.chunks_exact(10).zip(labels) {
+        let guess = row.iter().enumerate().fold(0, |best, (j, &q)| if q > row[best] { j } else { best });
+        confusion[y as usize][guess] += 1;
+    }
+    let wrong: usize = (0..10).map(|k| confusion[k].iter().sum::<usize>() - confusion[k][k]).sum();
+    let error = wrong as f64 / labels.len() as f64;
+    if a.json {
+        say!("{}", serde_json::json!({"error_rate": error, "n_images": labels.len(), "confusion": confusion}));
+    } else {
+        say!(
+            "{} error: {:.3} % ({wrong} of {} images)",
+            format!("{:?}", a.split).to_lowercase(),
+            100.0 * error,
+            labels.len()
+        );
+        say!("confusion (rows: true class, columns: predicted):");
+        for row in &confusion {
+            say!("{}", row.iter().map(|c| format!("{c:5}")).collect::<String>());
+        }
+    }
+    Ok(())
+}
+
+fn run_dbn_predict(a: DbnPredictArgs) -> Result<()> {
+    let (net, _) = load_dbn(&a.model)?;
+    let f = rbm::npy::NpyFile::open(&a.data)?;
+    f.check_values(false)?;
+    if f.n_cols() != net.layers[0].n_visible {
+        bail!("{}: rows of {} values; the DBN takes {}", a.data.display(), f.n_cols(), net.layers[0].n_visible);
+    }
+    let (n, c) = (f.n_rows(), net.n_classes());
+    let mut probs = Vec::with_capacity(n * c);
+    let mut chunk = vec![0f32; 1000 * f.n_cols()];
+    for start in (0..n).step_by(1000) {
+        let rows = &mut chunk[..1000.min(n - start) * f.n_cols()];
+        f.copy_rows(start, rows)?;
+        probs.extend(net.predict_proba(rows));
+    }
+    write_atomic(&a.out, &rbm::modelfile::npy_bytes(&probs, &[n, c]))?;
+    say!("wrote {} ({n} x {c} float32)", a.out.display());
+    Ok(())
+}

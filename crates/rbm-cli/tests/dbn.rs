@@ -1,0 +1,92 @@
+//! `rbm dbn`: a small run end to end, its evaluation and predictions against
+//! the library's, and refusals.
+
+mod common;
+use common::*;
+
+fn run_ok(args: &[&str]) -> String {
+    let out = rbm().args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn a_small_dbn_trains_evaluates_and_predicts_as_the_library_does() {
+    let d = tmpdir("dbn-run");
+    let out = d.join("run");
+    let o = out.to_str().unwrap();
+    run_ok(&[
+        "dbn",
+        "train",
+        "--layers",
+        "50,30",
+        "--pretrain-epochs",
+        "2",
+        "--train-size",
+        "2000",
+        "--max-epochs",
+        "5",
+        "--out",
+        o,
+    ]);
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.starts_with("pretrain,")).count(), 4, "{csv}");
+    assert_eq!(csv.lines().filter(|l| l.starts_with("finetune,")).count(), 5, "{csv}");
+    let model = out.join("dbn.safetensors");
+    let (net, meta) = rbm::modelfile::load_dbn(&model).unwrap();
+    assert_eq!(meta["sizes"], "784,50,30,10");
+    // the evaluation of the saved (best) model is the test error recorded at its validation
+    let json = run_ok(&["dbn", "eval", "--model", model.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let error = v["error_rate"].as_f64().unwrap();
+    assert_eq!(error, meta["test_error"].parse::<f64>().unwrap());
+    assert!(error < 0.5, "a DBN at chance level: {error}");
+    let total: u64 = v["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 10_000);
+    // predictions of 50 test images, from a uint8 .npy, as the library computes them
+    let mnist = rbm::data::load_mnist(&shipped()).unwrap();
+    let images = mnist.test.slice(0..50);
+    let (x, p) = (d.join("x.npy"), d.join("p.npy"));
+    let mut npy = rbm::modelfile::npy_bytes(&[0.0; 50 * 784], &[50, 784]);
+    // the same header for uint8: rewrite the dtype and the values
+    let header_end = npy.len() - 50 * 784 * 4;
+    npy.truncate(header_end);
+    let at = npy.windows(5).position(|w| w == b"'<f4'").unwrap();
+    npy[at..at + 5].copy_from_slice(b"'|u1'");
+    npy.extend_from_slice(&images.pixels);
+    std::fs::write(&x, npy).unwrap();
+    run_ok(&[
+        "dbn",
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        x.to_str().unwrap(),
+        "--out",
+        p.to_str().unwrap(),
+    ]);
+    let f = rbm::npy::NpyFile::open(&p).unwrap();
+    let mut got = vec![0f32; 50 * 10];
+    rbm::DataRows::copy_rows(&f, 0, &mut got).unwrap();
+    assert_eq!(got, net.predict_proba(&images.to_f32()));
+}
+
+#[test]
+fn bad_dbn_flags_and_inputs_are_refused() {
+    let d = watched_out("dbn-bad");
+    let o = d.join("never");
+    let o = o.to_str().unwrap();
+    fails(&["dbn", "train", "--layers", "10,0", "--out", o], &["--layers"], &d);
+    fails(&["dbn", "train", "--finetune-lr", "0", "--out", o], &["--finetune-lr"], &d);
+    fails(&["dbn", "eval", "--model", d.join("missing.safetensors").to_str().unwrap()], &["missing.safetensors"], &d);
+    let rbm_file = d.join("rbm.safetensors");
+    let rbm = rbm::Rbm::init(784, 5, 1).unwrap();
+    rbm::modelfile::save_model(&rbm_file, &rbm, Default::default()).unwrap();
+    fails(&["dbn", "eval", "--model", rbm_file.to_str().unwrap()], &["rbm.safetensors", "not a DBN file"], &d);
+}
