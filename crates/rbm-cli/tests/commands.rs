@@ -6,12 +6,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-fn run_ok(args: &[&str]) -> String {
-    let out = rbm().args(args).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }

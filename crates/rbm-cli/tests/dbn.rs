@@ -4,12 +4,6 @@
 mod common;
 use common::*;
 
-fn run_ok(args: &[&str]) -> String {
-    let out = rbm().args(args).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 #[test]
 fn a_small_dbn_trains_evaluates_and_predicts_as_the_library_does() {
     let d = tmpdir("dbn-run");

@@ -8,11 +8,6 @@ use rbm::split::split_rows;
 use rbm::DataRows;
 use std::path::{Path, PathBuf};
 
-fn run_ok(args: &[&str]) {
-    let out = rbm().args(args).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// The shipped digits: its header, and its rows as lines of text.
 fn digits_lines() -> (String, Vec<String>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/digits/digits.csv");

@@ -10,6 +10,13 @@ pub fn rbm() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rbm"))
 }
 
+/// Runs `args`, expecting success; returns stdout.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = rbm().args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 pub fn shipped() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
 }
