@@ -1019,29 +1019,39 @@ impl Engine {
         for s in &self.slabs {
             let dw = s.dw.read().unwrap();
             let m = s.cols.len();
-            let mut tile = [[0f32; T]; T];
-            for i0 in (0..mv).step_by(T) {
-                let ni = T.min(mv - i0);
-                for j0 in (0..m).step_by(T) {
-                    let nj = T.min(m - j0);
-                    for (i, t) in tile.iter_mut().enumerate().take(ni) {
-                        let at = (v0 + i0 + i) * m + j0;
-                        let src = &dw[at..at + nj];
-                        if nj == T {
-                            // a fixed-size copy: two vector moves, not a call to memmove
-                            *t = src.try_into().unwrap();
-                        } else {
-                            t[..nj].copy_from_slice(src);
+            crate::raw::dispatch(
+                #[inline(always)]
+                || {
+                    // tile[j][i] = dW[v0 + i0 + i, j0 + j]: the tile read row by row and
+                    // stored transposed, so that each row of wt gets one vector add
+                    let mut tile = [[0f32; T]; T];
+                    for i0 in (0..mv).step_by(T) {
+                        let ni = T.min(mv - i0);
+                        for j0 in (0..m).step_by(T) {
+                            let nj = T.min(m - j0);
+                            for i in 0..ni {
+                                let at = (v0 + i0 + i) * m + j0;
+                                for (j, &d) in dw[at..at + nj].iter().enumerate() {
+                                    tile[j][i] = d;
+                                }
+                            }
+                            for (j, t) in tile.iter().enumerate().take(nj) {
+                                let row = (s.cols.start + j0 + j) * ldwt + i0;
+                                if ni == T {
+                                    let o: &mut [f32; T] = (&mut wt[row..row + T]).try_into().unwrap();
+                                    for i in 0..T {
+                                        o[i] += t[i];
+                                    }
+                                } else {
+                                    for (o, &d) in wt[row..row + ni].iter_mut().zip(t) {
+                                        *o += d;
+                                    }
+                                }
+                            }
                         }
                     }
-                    for j in 0..nj {
-                        let row = (s.cols.start + j0 + j) * ldwt;
-                        for (i, o) in wt[row + i0..row + i0 + ni].iter_mut().enumerate() {
-                            *o += tile[i][j];
-                        }
-                    }
-                }
-            }
+                },
+            );
         }
     }
 }
