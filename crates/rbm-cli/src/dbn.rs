@@ -18,6 +18,38 @@ pub(crate) enum DbnCommand {
     Eval(DbnEvalArgs),
     /// Class probabilities of the rows of a .npy file, as float32 `[rows, classes]`.
     Predict(DbnPredictArgs),
+    /// Generate from the pretrained DBN: Gibbs sampling in the top RBM (started
+    /// at test images taken up), then one down pass of p(v|h) through the
+    /// lower layers, drawn as samples.png.
+    Sample(DbnSampleArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct DbnSampleArgs {
+    /// The DBN file (dbn.safetensors).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Output directory.
+    #[arg(long, value_name = "DIR", default_value = "dbn")]
+    out: PathBuf,
+    /// Directory with the MNIST files.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Chains (columns of samples.png).
+    #[arg(long, default_value_t = 20)]
+    chains: usize,
+    /// Plotted rows.
+    #[arg(long, default_value_t = 10)]
+    samples: usize,
+    /// Gibbs steps in the top RBM between two rows.
+    #[arg(long, default_value_t = 1000)]
+    plot_every: usize,
+    /// Seed of the chains and of the test-image offset.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -94,6 +126,7 @@ pub(crate) fn run_dbn(c: DbnCommand) -> Result<()> {
         DbnCommand::Train(a) => run_dbn_train(a),
         DbnCommand::Eval(a) => run_dbn_eval(a),
         DbnCommand::Predict(a) => run_dbn_predict(a),
+        DbnCommand::Sample(a) => run_dbn_sample(a),
     }
 }
 
@@ -263,5 +296,29 @@ fn run_dbn_predict(a: DbnPredictArgs) -> Result<()> {
     }
     write_atomic(&a.out, &rbm::modelfile::npy_bytes(&probs, &[n, c]))?;
     say!("wrote {} ({n} x {c} float32)", a.out.display());
+    Ok(())
+}
+
+fn run_dbn_sample(a: DbnSampleArgs) -> Result<()> {
+    let (net, _) = load_dbn(&a.model)?;
+    let n_threads = threads(a.threads)?;
+    let mnist = load_data(&a.data)?;
+    if net.layers[0].n_visible != mnist.test.dim() {
+        bail!("{}: a DBN of {} inputs; MNIST has 784", a.model.display(), net.layers[0].n_visible);
+    }
+    if a.chains == 0 || a.chains > mnist.test.n || a.samples == 0 || a.plot_every == 0 {
+        bail!("--chains (1..={}), --samples and --plot-every: at least 1", mnist.test.n);
+    }
+    prepare_out(&a.out)?;
+    let offset = Stream::new(a.seed, 1).below((mnist.test.n - a.chains + 1) as u64) as usize;
+    let top = net.layers.last().expect("a layer");
+    let init = net.up_to_top(&mnist.test.slice(offset..offset + a.chains).to_f32());
+    let rows = sample_rows(top, None, &init, a.samples, a.plot_every, a.seed, n_threads, |r| {
+        say!(" ... plotting sample  {r}")
+    });
+    let pixels: Vec<Vec<f32>> = rows.iter().map(|r| net.down(r)).collect();
+    let path = a.out.join("samples.png");
+    samples_image(&pixels, a.chains, 28).save_png(&path)?;
+    say!("wrote {}", path.display());
     Ok(())
 }

@@ -69,6 +69,24 @@ fn a_small_dbn_trains_evaluates_and_predicts_as_the_library_does() {
     let mut got = vec![0f32; 50 * 10];
     rbm::DataRows::copy_rows(&f, 0, &mut got).unwrap();
     assert_eq!(got, net.predict_proba(&images.to_f32()));
+    // samples: 3 chains, 2 rows of 28 x 28 images with 1-pixel gaps
+    let s = d.join("samples");
+    run_ok(&[
+        "dbn",
+        "sample",
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        s.to_str().unwrap(),
+        "--chains",
+        "3",
+        "--samples",
+        "2",
+        "--plot-every",
+        "5",
+    ]);
+    let png = rbm::images::read_png(&s.join("samples.png")).unwrap();
+    assert_eq!((png.width, png.height), (3 * 29 - 1, 2 * 29 + 1));
 }
 
 #[test]

@@ -156,6 +156,22 @@ impl Dbn {
         Ok(loss)
     }
 
+    /// The generative down pass (Hinton, Osindero & Teh 2006): states of the
+    /// top RBM's visible layer `top` `[n, n_(L-1)]` taken down through the
+    /// lower layers' p(v | h) means, h_(l-1) = sigm(h_l W_l^T + vbias_l), to
+    /// the input units `[n, n_in]`.
+    pub fn down(&self, top: &[f32]) -> Vec<f32> {
+        let below = &self.layers[..self.layers.len() - 1];
+        below.iter().rev().fold(top.to_vec(), |h, rbm| rbm.propdown(&h).mean)
+    }
+
+    /// The top RBM's visible states for rows `x` `[n, n_in]`: p(h | v) of
+    /// every layer below it, h_(L-1).
+    pub fn up_to_top(&self, x: &[f32]) -> Vec<f32> {
+        let below = &self.layers[..self.layers.len() - 1];
+        below.iter().fold(x.to_vec(), |v, rbm| rbm.propup(&v).mean)
+    }
+
     /// The fraction of rows `x` whose most probable class is not `y`'s.
     pub fn error_rate(&self, x: &[f32], y: &[usize]) -> f64 {
         let (p, c) = (self.predict_proba(x), self.n_classes());

@@ -183,3 +183,14 @@ fn python_computes_the_same_probabilities_from_the_file_by_the_stated_rule() {
         assert!((a - b).abs() < 1e-5, "probability {k}: ours {a}, Python's {b}");
     }
 }
+
+#[test]
+fn the_down_pass_is_the_lower_layers_p_v_given_h_and_up_to_top_their_p_h_given_v() {
+    let (d, (x, _)) = (net(), batch());
+    let top = d.up_to_top(&x);
+    assert_eq!(top, d.layers[0].propup(&x).mean);
+    assert_eq!(d.down(&top), d.layers[0].propdown(&top).mean);
+    // a one-layer DBN's top RBM sees the pixels themselves
+    let one = Dbn::new(vec![random_rbm(6, 5, 0.8, 1)], 3).unwrap();
+    assert_eq!((one.up_to_top(&x), one.down(&x)), (x.clone(), x.clone()));
+}
