@@ -172,6 +172,7 @@ fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
         layers.push(trainer.rbm());
     }
     let pretrain_min = t0.elapsed().as_secs_f64() / 60.0;
+    filters_image(&layers[0], 28).save_png(&a.out.join("filters_layer_0.png"))?;
     // fine-tuning: minibatch SGD on the cross-entropy, DBN.py's early stopping
     let mut net = Dbn::new(layers, 10)?;
     let (b, nv) = (a.batch_size, mnist.train.dim());
@@ -184,11 +185,16 @@ fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
     let mut iter = 0;
     'epochs: for epoch in 0..a.max_epochs {
         let mut cost = 0f64;
+        let pb = progress_bar(batches as u64, format!("fine-tuning epoch {epoch}"));
         for batch in 0..batches {
+            if batch % 100 == 0 {
+                pb.set_position(batch as u64);
+            }
             mnist.train.copy_rows(batch * b, &mut x)?;
             let y = labels_of(&mnist.train_labels[batch * b..(batch + 1) * b]);
             cost += net.sgd_step(&x, &y, a.finetune_lr)?;
             if patience.validates_after(iter) {
+                pb.finish_and_clear();
                 let valid = net.error_rate(&valid_x, &valid_y);
                 let improved = patience.observe(iter, valid);
                 let test = if improved { net.error_rate(&test_x, &test_y) } else { f64::NAN };
@@ -212,10 +218,12 @@ fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
                 );
             }
             if patience.done(iter) {
+                pb.finish_and_clear();
                 break 'epochs;
             }
             iter += 1;
         }
+        pb.finish_and_clear();
     }
     let finetune_min = t1.elapsed().as_secs_f64() / 60.0;
     let meta = HashMap::from([

@@ -26,6 +26,8 @@ fn a_small_dbn_trains_evaluates_and_predicts_as_the_library_does() {
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().filter(|l| l.starts_with("pretrain,")).count(), 4, "{csv}");
     assert_eq!(csv.lines().filter(|l| l.starts_with("finetune,")).count(), 5, "{csv}");
+    let filters = rbm::images::read_png(&out.join("filters_layer_0.png")).unwrap();
+    assert!(filters.width > 0 && filters.height > 0);
     let model = out.join("dbn.safetensors");
     let (net, meta) = rbm::modelfile::load_dbn(&model).unwrap();
     assert_eq!(meta["sizes"], "784,50,30,10");
