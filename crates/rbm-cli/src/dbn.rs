@@ -81,9 +81,19 @@ pub(crate) struct DbnTrainArgs {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 1234)]
     seed: u64,
-    /// Directory with the MNIST files.
-    #[arg(long, value_name = "DIR")]
+    /// Directory with the MNIST files, or a .npy or .csv file of rows with
+    /// values in [0, 1] (then with --labels or --label-column).
+    #[arg(long, value_name = "DIR|FILE")]
     data: Option<PathBuf>,
+    /// A --data file's class labels: a 1-D integer .npy, one per row.
+    #[arg(long, value_name = "FILE", requires = "data")]
+    labels: Option<PathBuf>,
+    /// A --data CSV's label column (by its header name).
+    #[arg(long, value_name = "NAME", requires = "data", conflicts_with = "labels")]
+    label_column: Option<String>,
+    /// The fraction of a --data file's rows held out for validation, drawn with --seed.
+    #[arg(long, value_name = "F", default_value_t = 0.1)]
+    valid_fraction: f64,
     /// Output directory.
     #[arg(long, value_name = "DIR", default_value = "dbn")]
     out: PathBuf,
@@ -141,19 +151,19 @@ fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
     if a.max_epochs == 0 {
         bail!("--max-epochs: must be at least 1");
     }
-    let mnist = load_data(&a.data)?;
-    let n = a.train_size.unwrap_or(mnist.train.n);
+    let d = dbn_data(&a)?;
+    let n = a.train_size.unwrap_or(d.train.n_rows());
     prepare_out(&a.out)?;
     // pretraining: layer l an RBM by CD-k on p(h|v) of the layers below
     let mut layers: Vec<Rbm> = Vec::new();
     let mut metrics = String::from("phase,layer,epoch,cost,valid_error,test_error\n");
     let t0 = Instant::now();
     for (l, &n_hidden) in a.layers.iter().enumerate() {
-        let rows = LayerFeatures { data: &mnist.train, layers: &layers };
+        let rows = LayerFeatures { data: d.train.as_ref(), layers: &layers };
         let mut cfg = TrainConfig::default();
         (cfg.method, cfg.k, cfg.lr, cfg.batch_size) = (Method::Cd, a.k, a.pretrain_lr, a.batch_size);
         (cfg.epochs, cfg.n_hidden, cfg.seed, cfg.train_size) = (a.pretrain_epochs, n_hidden, a.seed + l as u64, n);
-        let checked = cfg.check(mnist.train.n).map_err(flagged).context(format!("layer {l}"))?;
+        let checked = cfg.check(d.train.n_rows()).map_err(flagged).context(format!("layer {l}"))?;
         let start = Rbm::init(rows.n_cols(), n_hidden, cfg.seed)?;
         let mut trainer = Trainer::new(&start, checked)?;
         let pb = progress_bar(a.pretrain_epochs as u64, format!("pretraining layer {l}"));
@@ -172,13 +182,16 @@ fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
         layers.push(trainer.rbm());
     }
     let pretrain_min = t0.elapsed().as_secs_f64() / 60.0;
-    filters_image(&layers[0], 28).save_png(&a.out.join("filters_layer_0.png"))?;
+    let nv = d.train.n_cols();
+    let side = (nv as f64).sqrt().round() as usize;
+    if side * side == nv {
+        filters_image(&layers[0], side).save_png(&a.out.join("filters_layer_0.png"))?;
+    }
     // fine-tuning: minibatch SGD on the cross-entropy, DBN.py's early stopping
-    let mut net = Dbn::new(layers, 10)?;
-    let (b, nv) = (a.batch_size, mnist.train.dim());
+    let mut net = Dbn::new(layers, d.n_classes)?;
+    let b = a.batch_size;
     let batches = n / b;
-    let (valid_x, valid_y) = (mnist.valid.to_f32(), labels_of(&mnist.valid_labels));
-    let (test_x, test_y) = (mnist.test.to_f32(), labels_of(&mnist.test_labels));
+    let (valid_x, valid_y) = (&d.valid_x, &d.valid_y);
     let mut patience = Patience::new(batches);
     let (mut best, mut best_test) = (net.clone(), f64::NAN);
     let (mut x, t1) = (vec![0f32; b * nv], Instant::now());
@@ -190,14 +203,16 @@ fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
             if batch % 100 == 0 {
                 pb.set_position(batch as u64);
             }
-            mnist.train.copy_rows(batch * b, &mut x)?;
-            let y = labels_of(&mnist.train_labels[batch * b..(batch + 1) * b]);
-            cost += net.sgd_step(&x, &y, a.finetune_lr)?;
+            d.train.copy_rows(batch * b, &mut x)?;
+            cost += net.sgd_step(&x, &d.train_y[batch * b..(batch + 1) * b], a.finetune_lr)?;
             if patience.validates_after(iter) {
                 pb.finish_and_clear();
-                let valid = net.error_rate(&valid_x, &valid_y);
+                let valid = net.error_rate(valid_x, valid_y);
                 let improved = patience.observe(iter, valid);
-                let test = if improved { net.error_rate(&test_x, &test_y) } else { f64::NAN };
+                let test = match &d.test {
+                    Some((tx, ty)) if improved => net.error_rate(tx, ty),
+                    _ => f64::NAN,
+                };
                 if improved {
                     (best, best_test) = (net.clone(), test);
                 }
@@ -226,23 +241,93 @@ fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
         pb.finish_and_clear();
     }
     let finetune_min = t1.elapsed().as_secs_f64() / 60.0;
-    let meta = HashMap::from([
+    let mut meta = HashMap::from([
         ("layers".to_string(), format!("{:?}", a.layers)),
         ("best_valid_error".to_string(), patience.best.to_string()),
-        ("test_error".to_string(), best_test.to_string()),
     ]);
+    let test = match d.test {
+        Some(_) => {
+            meta.insert("test_error".to_string(), best_test.to_string());
+            format!(", with test error {:.3} %", 100.0 * best_test)
+        }
+        None => " (the data has no test split)".to_string(),
+    };
     save_dbn(&a.out.join("dbn.safetensors"), &best, meta)?;
     write_atomic(&a.out.join("metrics.csv"), metrics.as_bytes())?;
-    say!(
-        "Optimization complete with best validation error of {:.3} %, with test error {:.3} %",
-        100.0 * patience.best,
-        100.0 * best_test
-    );
+    say!("Optimization complete with best validation error of {:.3} %{test}", 100.0 * patience.best);
     say!(
         "The pretraining ran for {pretrain_min:.2} min, the fine-tuning for {finetune_min:.2} min; wrote {}",
         a.out.display()
     );
     Ok(())
+}
+
+/// What `rbm dbn train` learns from: labelled training rows, validation rows,
+/// and test rows when the data has them (MNIST's split, or a file split by
+/// --valid-fraction).
+struct DbnData {
+    train: Box<dyn DataRows>,
+    train_y: Vec<usize>,
+    valid_x: Vec<f32>,
+    valid_y: Vec<usize>,
+    test: Option<(Vec<f32>, Vec<usize>)>,
+    n_classes: usize,
+}
+
+/// Rows of f32 values owned in memory, `[n_rows, n_cols]`.
+struct OwnedRows(Vec<f32>, usize);
+
+impl DataRows for OwnedRows {
+    fn n_rows(&self) -> usize {
+        self.0.len() / self.1
+    }
+    fn n_cols(&self) -> usize {
+        self.1
+    }
+    fn copy_rows(&self, start: usize, out: &mut [f32]) -> rbm::Result<()> {
+        out.copy_from_slice(&self.0[start * self.1..start * self.1 + out.len()]);
+        Ok(())
+    }
+}
+
+fn dbn_data(a: &DbnTrainArgs) -> Result<DbnData> {
+    let src =
+        DataSource { data: a.data.as_ref(), label_column: a.label_column.as_deref(), labels: a.labels.as_deref() };
+    match open_train_data(src, true)? {
+        TrainData::Mnist(m) => Ok(DbnData {
+            train_y: labels_of(&m.train_labels),
+            valid_x: m.valid.to_f32(),
+            valid_y: labels_of(&m.valid_labels),
+            test: Some((m.test.to_f32(), labels_of(&m.test_labels))),
+            n_classes: 10,
+            train: Box::new(m.train),
+        }),
+        TrainData::File { path, rows, labels } => {
+            let Some(labels) = labels else {
+                bail!("--data {}: a DBN learns classes: give --labels FILE or --label-column NAME", path.display());
+            };
+            if let Some((r, l)) = labels.iter().enumerate().find(|(_, &l)| l < 0) {
+                bail!("--labels: label {l} of row {r} is negative; classes are 0, 1, 2, ...");
+            }
+            let n_classes = labels.iter().max().map_or(0, |&m| m as usize + 1).max(2);
+            let (train_idx, valid_idx) = split_rows(rows.n_rows(), a.valid_fraction, a.seed).map_err(flagged)?;
+            let take = |idx: &[u32]| -> Result<(Vec<f32>, Vec<usize>)> {
+                let sub = Subset::new(rows.as_ref(), idx)?;
+                let mut x = vec![0f32; idx.len() * rows.n_cols()];
+                sub.copy_rows(0, &mut x)?;
+                Ok((x, idx.iter().map(|&i| labels[i as usize] as usize).collect()))
+            };
+            let ((train_x, train_y), (valid_x, valid_y)) = (take(&train_idx)?, take(&valid_idx)?);
+            Ok(DbnData {
+                train: Box::new(OwnedRows(train_x, rows.n_cols())),
+                train_y,
+                valid_x,
+                valid_y,
+                test: None,
+                n_classes,
+            })
+        }
+    }
 }
 
 fn labels_of(l: &[u8]) -> Vec<usize> {

@@ -104,3 +104,32 @@ fn bad_dbn_flags_and_inputs_are_refused() {
     rbm::modelfile::save_model(&rbm_file, &rbm, Default::default()).unwrap();
     fails(&["dbn", "eval", "--model", rbm_file.to_str().unwrap()], &["rbm.safetensors", "not a DBN file"], &d);
 }
+
+#[test]
+fn a_dbn_trains_on_a_data_file_with_labels_and_a_seeded_validation_split() {
+    // the shipped digits scaled into [0, 1] as a .npy, their labels as another
+    let d = tmpdir("dbn-file");
+    let mut t = rbm::csv::read_csv(&digits(), None).unwrap();
+    let labels = t.take_labels("label").unwrap();
+    let x: Vec<f32> = t.values.iter().map(|v| v / 16.0).collect();
+    let (xs, ys, out) = (d.join("x.npy"), d.join("y.npy"), d.join("run"));
+    std::fs::write(&xs, rbm::modelfile::npy_bytes(&x, &[1797, 64])).unwrap();
+    std::fs::write(&ys, rbm::modelfile::npy_i64_bytes(&labels)).unwrap();
+    let (xp, yp, o) = (xs.to_str().unwrap(), ys.to_str().unwrap(), out.to_str().unwrap());
+    let args = ["dbn", "train", "--data", xp, "--labels", yp, "--layers", "40", "--pretrain-epochs", "2"];
+    let printed = run_ok(&[&args[..], &["--max-epochs", "10", "--valid-fraction", "0.2", "--out", o]].concat());
+    assert!(printed.contains("no test split"), "{printed}");
+    let (net, meta) = rbm::modelfile::load_dbn(&out.join("dbn.safetensors")).unwrap();
+    assert_eq!(meta["sizes"], "64,40,10");
+    // the recorded validation error is the saved model's on the seeded split's rows
+    let (_, valid) = rbm::split::split_rows(1797, 0.2, 1234).unwrap();
+    let vx: Vec<f32> = valid.iter().flat_map(|&i| x[i as usize * 64..(i as usize + 1) * 64].to_vec()).collect();
+    let vy: Vec<usize> = valid.iter().map(|&i| labels[i as usize] as usize).collect();
+    let err = net.error_rate(&vx, &vy);
+    assert_eq!(err, meta["best_valid_error"].parse::<f64>().unwrap());
+    assert!(err < 0.2, "validation error {err}");
+    // without labels, the run is refused before anything is written
+    let w = watched_out("dbn-file-bad");
+    let never = w.join("never");
+    fails(&["dbn", "train", "--data", xp, "--out", never.to_str().unwrap()], &["x.npy", "--labels"], &w);
+}
