@@ -350,8 +350,7 @@ fn run_dbn_eval(a: DbnEvalArgs) -> Result<()> {
     let p = net.predict_proba(&images.to_f32());
     let mut confusion = vec![vec![0usize; 10]; 10];
     for (row, &y) in p.chunks_exact(10).zip(labels) {
-        let guess = row.iter().enumerate().fold(0, |best, (j, &q)| if q > row[best] { j } else { best });
-        confusion[y as usize][guess] += 1;
+        confusion[y as usize][rbm::dbn::most_probable(row)] += 1;
     }
     let wrong: usize = (0..10).map(|k| confusion[k].iter().sum::<usize>() - confusion[k][k]).sum();
     let error = wrong as f64 / labels.len() as f64;

@@ -175,13 +175,7 @@ impl Dbn {
     /// The fraction of rows `x` whose most probable class is not `y`'s.
     pub fn error_rate(&self, x: &[f32], y: &[usize]) -> f64 {
         let (p, c) = (self.predict_proba(x), self.n_classes());
-        let wrong = p
-            .chunks_exact(c)
-            .zip(y)
-            .filter(|(row, &k)| {
-                row.iter().enumerate().fold(0, |best, (j, &q)| if q > row[best] { j } else { best }) != k
-            })
-            .count();
+        let wrong = p.chunks_exact(c).zip(y).filter(|(row, &k)| most_probable(row) != k).count();
         wrong as f64 / y.len().max(1) as f64
     }
 
@@ -199,6 +193,11 @@ impl Dbn {
             .collect();
         Dbn { layers, classifier_w: vec![0.0; self.classifier_w.len()], classifier_b: vec![0.0; self.n_classes()] }
     }
+}
+
+/// The index of the largest of `probs` (the first, on ties): the predicted class.
+pub fn most_probable(probs: &[f32]) -> usize {
+    probs.iter().enumerate().fold(0, |best, (j, &q)| if q > probs[best] { j } else { best })
 }
 
 /// y += a x
