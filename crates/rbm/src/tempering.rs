@@ -41,8 +41,8 @@ pub(crate) struct Tempering {
     pub state: Mutex<TemperingState>,
     /// per neighbouring pair of temperatures: (proposed, accepted) exchanges
     pub counts: Mutex<Vec<(u64, u64)>>,
-    /// `[c]` scratch of uniform draws
-    uniform: Mutex<Vec<f32>>,
+    /// scratch: `[M c]` the chains' energies, `[c]` uniform draws
+    scratch: Mutex<(Vec<f32>, Vec<f32>)>,
 }
 
 impl Tempering {
@@ -57,7 +57,7 @@ impl Tempering {
             swaps: RwLock::new(Vec::with_capacity(rows)),
             state: Mutex::new(TemperingState { stream: Stream::new(seed, TEMPERING_STREAM), rounds: 0 }),
             counts: Mutex::new(vec![(0, 0); m - 1]),
-            uniform: Mutex::new(vec![0.0; chains]),
+            scratch: Mutex::new((vec![0.0; rows], vec![0.0; chains])),
         }
     }
 
@@ -72,7 +72,9 @@ impl Tempering {
     /// chain, each accepted as the module's rule says.
     pub(crate) fn decide(&self) {
         let (c, m) = (self.chains, self.betas.len());
-        let mut energy = vec![0f32; m * c];
+        let mut scratch = self.scratch.lock().unwrap();
+        let (energy, u) = &mut *scratch;
+        energy.iter_mut().for_each(|e| *e = 0.0);
         for part in self.hid.iter().chain(&self.vis) {
             for (e, &p) in energy.iter_mut().zip(part.lock().unwrap().iter()) {
                 *e -= p;
@@ -81,11 +83,10 @@ impl Tempering {
         let mut state = self.state.lock().unwrap();
         let parity = (state.rounds % 2) as usize;
         state.rounds += 1;
-        let (mut swaps, mut counts, mut u) =
-            (self.swaps.write().unwrap(), self.counts.lock().unwrap(), self.uniform.lock().unwrap());
+        let (mut swaps, mut counts) = (self.swaps.write().unwrap(), self.counts.lock().unwrap());
         swaps.clear();
         for t in (parity..m - 1).step_by(2) {
-            state.stream.fill_uniform(&mut u);
+            state.stream.fill_uniform(u);
             for k in 0..c {
                 let (a, b) = (t * c + k, (t + 1) * c + k);
                 let log_ratio = (self.betas[t] - self.betas[t + 1]) as f64 * (energy[a] - energy[b]) as f64;
