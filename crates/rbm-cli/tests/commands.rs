@@ -398,22 +398,14 @@ fn eval_of_a_gaussian_model_exact_and_by_ais_agree() {
     let run = d.join("run");
     run_ok(&strs(&gaussian_args(&run, 5)));
     let (m, dg) = (run.join("model.safetensors"), digits());
+    // `rbm eval --json` of the model on every digit, with `extra` flags
+    let eval_json = |extra: &[&str]| -> serde_json::Value {
+        let base = ["eval", "--model", m.to_str().unwrap(), "--data", dg.to_str().unwrap(), "--label-column", "label"];
+        let out = run_ok(&[&base[..], extra, &["--json"]].concat());
+        serde_json::from_str(out.trim()).unwrap()
+    };
     let eval = |estimator: &str| {
-        let out = run_ok(&[
-            "eval",
-            "--model",
-            m.to_str().unwrap(),
-            "--data",
-            dg.to_str().unwrap(),
-            "--label-column",
-            "label",
-            "--estimator",
-            estimator,
-            "--ais-steps",
-            "3000",
-            "--json",
-        ]);
-        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let v = eval_json(&["--estimator", estimator, "--ais-steps", "3000"]);
         assert_eq!(v["estimator"], estimator);
         assert_eq!(v["n_images"], 1797);
         v["avg_ll"].as_f64().unwrap()
@@ -422,23 +414,7 @@ fn eval_of_a_gaussian_model_exact_and_by_ais_agree() {
     assert!(exact.is_finite() && exact < 0.0, "{exact}");
     assert!((exact - ais).abs() < 0.1, "exact {exact}, AIS {ais}");
     // RAISE on every row: not above the exact figure beyond its error bar, and near it
-    let out = run_ok(&[
-        "eval",
-        "--model",
-        m.to_str().unwrap(),
-        "--data",
-        dg.to_str().unwrap(),
-        "--label-column",
-        "label",
-        "--estimator",
-        "raise",
-        "--raise-images",
-        "1797",
-        "--raise-steps",
-        "3000",
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let v = eval_json(&["--estimator", "raise", "--raise-images", "1797", "--raise-steps", "3000"]);
     let (raise, hi) = (v["avg_ll"].as_f64().unwrap(), v["avg_ll_hi"].as_f64().unwrap());
     // hi = raise + 3 s.e.: RAISE must not exceed the exact figure by more than that
     assert!(raise <= exact + (hi - raise), "RAISE {raise} (+3 s.e. {hi}) above exact {exact}");
