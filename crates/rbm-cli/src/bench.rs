@@ -36,6 +36,9 @@ pub(crate) fn run_bench(a: BenchArgs) -> Result<()> {
     if a.gaussian_only {
         return gaussian_against_binary(&a, &data, n_threads);
     }
+    if a.dbn_only {
+        return dbn_fine_tuning(&a, &data);
+    }
     let part_counts = [DEFAULT_PARTS, 2];
     let mut sampled_model = None;
     let configs = [("PCD-15, batch 20 (the tutorial)", Method::Pcd, 15, 20), ("CD-1, batch 100", Method::Cd, 1, 100)];
@@ -106,6 +109,7 @@ pub(crate) fn run_bench(a: BenchArgs) -> Result<()> {
         return Ok(());
     }
     gaussian_against_binary(&a, &data, n_threads)?;
+    dbn_fine_tuning(&a, &data)?;
     // the PCD-15 model as trained above: (d) samples a model that has learned something
     let rbm = sampled_model.expect("the PCD benchmark ran");
     let flops = update_flops(784, 500, 20, 15, true);
@@ -194,6 +198,89 @@ fn gaussian_against_binary(a: &BenchArgs, data: &rbm::data::Mnist, n_threads: us
         gm / bm,
         100.0 * pb / gb,
         1.0 / pb
+    );
+    Ok(())
+}
+
+/// (h) One fine-tuning step of DBN.py's network (784-1000-1000-1000-10,
+/// minibatches of 10 MNIST images), in turns: the fused step
+/// ([`FineTuner::step`]), the naive reference ([`Dbn::sgd_step`]), and the
+/// step's matrix products alone (forward, δ W^T, and the gradients x^T δ,
+/// without the update or the elementwise passes).
+fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist) -> Result<()> {
+    use rbm::dbn::Dbn;
+    use rbm::finetune::FineTuner;
+    use rbm::math::gemm;
+    const B: usize = 10;
+    let sizes = [784, 1000, 1000, 1000];
+    let layers = sizes
+        .windows(2)
+        .enumerate()
+        .map(|(l, s)| Rbm::init(s[0], s[1], 1234 + l as u64))
+        .collect::<rbm::Result<Vec<_>>>()?;
+    let mut net = Dbn::new(layers, 10)?;
+    net.classifier_w.iter_mut().enumerate().for_each(|(i, w)| *w = ((i % 7) as f32 - 3.0) * 0.01);
+    let mut reference = net.clone();
+    let mut tuner = FineTuner::new(&net, B);
+    let n = a.updates.min(5000);
+    let x = data.train.slice(0..B * n).to_f32();
+    let y: Vec<usize> = data.train_labels[..B * n].iter().map(|&k| k as usize).collect();
+    let widths = [784, 1000, 1000, 1000, 10];
+    // forward and gradient products over every layer, δ W^T above the first
+    let macs: usize = widths.windows(2).enumerate().map(|(l, s)| s[0] * s[1] * if l > 0 { 3 } else { 2 }).sum();
+    let flops = 2.0 * (B * macs) as f64;
+    let mut bufs: Vec<Vec<f32>> = widths.iter().map(|&w| vec![0.1f32; B * w]).collect();
+    let mut grad: Vec<Vec<f32>> = widths.windows(2).map(|s| vec![0f32; s[0] * s[1]]).collect();
+    let (mut tf, mut tr, mut tp) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..a.repeat {
+        let batch = |i: usize| (&x[i * B * 784..(i + 1) * B * 784], &y[i * B..(i + 1) * B]);
+        let t = Instant::now();
+        for i in 0..n {
+            let (xb, yb) = batch(i);
+            tuner.step(&mut net, xb, yb, 0.1)?;
+        }
+        tf.push(t.elapsed().as_secs_f64() / n as f64);
+        let t = Instant::now();
+        for i in 0..n {
+            let (xb, yb) = batch(i);
+            reference.sgd_step(xb, yb, 0.1)?;
+        }
+        tr.push(t.elapsed().as_secs_f64() / n as f64);
+        let t = Instant::now();
+        for _ in 0..n {
+            for l in 0..4 {
+                let (w, (ni, no)) =
+                    (&net.layers.get(l).map_or(&net.classifier_w, |r| &r.w), (widths[l], widths[l + 1]));
+                let (lo, hi) = bufs.split_at_mut(l + 1);
+                gemm(&mut hi[0], B, no, ni, &lo[l], false, w, false, 1.0, false);
+                gemm(&mut grad[l], ni, no, B, &lo[l], true, &hi[0], false, 1.0, false);
+                if l > 0 {
+                    gemm(&mut lo[l], B, ni, no, &hi[0], false, w, true, 1.0, false);
+                }
+            }
+        }
+        tp.push(t.elapsed().as_secs_f64() / n as f64);
+    }
+    let ((fb, fm), (rb, rm), (pb, pm)) = (best_median(tf), best_median(tr), best_median(tp));
+    say!(
+        "(h) DBN fine-tuning step, 784-1000-1000-1000-10, minibatches of 10, one thread: {:.1} MFLOP per step",
+        flops / 1e6
+    );
+    for (name, b, m) in [("fused step", fb, fm), ("naive reference", rb, rm), ("products alone", pb, pm)] {
+        say!(
+            "    {name:16} {:8.1} steps/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
+            1.0 / b,
+            1.0 / m,
+            flops / b / 1e9,
+            flops / m / 1e9
+        );
+    }
+    say!(
+        "    fused step at {:.0}% of the products' speed (median {:.0}%); {:.2}x the reference's speed; one epoch of 5,000 steps: {:.1} s",
+        100.0 * pb / fb,
+        100.0 * pm / fm,
+        rb / fb,
+        5000.0 * fb
     );
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 use crate::*;
 use rbm::dbn::{Dbn, LayerFeatures, Patience};
+use rbm::finetune::FineTuner;
 use rbm::modelfile::{load_dbn, save_dbn};
 
 #[derive(Subcommand)]
@@ -159,7 +160,18 @@ fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
     let mut metrics = String::from("phase,layer,epoch,cost,valid_error,test_error\n");
     let t0 = Instant::now();
     for (l, &n_hidden) in a.layers.iter().enumerate() {
-        let rows = LayerFeatures { data: d.train.as_ref(), layers: &layers };
+        let t_layer = Instant::now();
+        let features = LayerFeatures { data: d.train.as_ref(), layers: &layers };
+        // the layer's input computed once when it fits in memory, else a minibatch at a time
+        let held = if l > 0 && features.n_rows() * features.n_cols() * 4 <= HELD_FEATURES_BYTES {
+            Some(OwnedRows(features.to_matrix()?, features.n_cols()))
+        } else {
+            None
+        };
+        let rows: &dyn DataRows = match &held {
+            Some(h) => h,
+            None => &features,
+        };
         let mut cfg = TrainConfig::default();
         (cfg.method, cfg.k, cfg.lr, cfg.batch_size) = (Method::Cd, a.k, a.pretrain_lr, a.batch_size);
         (cfg.epochs, cfg.n_hidden, cfg.seed, cfg.train_size) = (a.pretrain_epochs, n_hidden, a.seed + l as u64, n);
@@ -168,16 +180,17 @@ fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
         let mut trainer = Trainer::new(&start, checked)?;
         let pb = progress_bar(a.pretrain_epochs as u64, format!("pretraining layer {l}"));
         while !trainer.done() {
-            if let Some(cost) = trainer.run(&rows, usize::MAX, n_threads).map_err(flagged)? {
+            if let Some(cost) = trainer.run(rows, usize::MAX, n_threads).map_err(flagged)? {
                 metrics.push_str(&format!("pretrain,{l},{},{cost},,\n", trainer.epoch() - 1));
                 pb.set_position(trainer.epoch() as u64);
             }
         }
         pb.finish_and_clear();
         say!(
-            "Pre-training layer {l}: {} epochs, cost {:.4}",
+            "Pre-training layer {l}: {} epochs, cost {:.4}, {:.2} min",
             a.pretrain_epochs,
-            trainer.history().last().unwrap().cost
+            trainer.history().last().unwrap().cost,
+            t_layer.elapsed().as_secs_f64() / 60.0
         );
         layers.push(trainer.rbm());
     }
@@ -195,6 +208,7 @@ fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
     let mut patience = Patience::new(batches);
     let (mut best, mut best_test) = (net.clone(), f64::NAN);
     let (mut x, t1) = (vec![0f32; b * nv], Instant::now());
+    let mut tuner = FineTuner::new(&net, b);
     let mut iter = 0;
     'epochs: for epoch in 0..a.max_epochs {
         let mut cost = 0f64;
@@ -204,7 +218,7 @@ fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
                 pb.set_position(batch as u64);
             }
             d.train.copy_rows(batch * b, &mut x)?;
-            cost += net.sgd_step(&x, &d.train_y[batch * b..(batch + 1) * b], a.finetune_lr)?;
+            cost += tuner.step(&mut net, &x, &d.train_y[batch * b..(batch + 1) * b], a.finetune_lr)?;
             if patience.validates_after(iter) {
                 pb.finish_and_clear();
                 let valid = net.error_rate(valid_x, valid_y);
@@ -261,6 +275,9 @@ fn run_dbn_train(a: DbnTrainArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// The largest layer input that pretraining holds in memory (2 GiB).
+const HELD_FEATURES_BYTES: usize = 2 << 30;
 
 /// What `rbm dbn train` learns from: labelled training rows, validation rows,
 /// and test rows when the data has them (MNIST's split, or a file split by

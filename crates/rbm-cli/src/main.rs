@@ -301,6 +301,10 @@ pub(crate) struct BenchArgs {
     /// Only (g): Gaussian visible units against binary ones.
     #[arg(long, conflicts_with = "tutorial_only")]
     pub gaussian_only: bool,
+    /// Only (h): a DBN's fine-tuning step (784-1000-1000-1000-10, minibatches
+    /// of 10), fused against the naive reference and against its products alone.
+    #[arg(long, conflicts_with_all = ["tutorial_only", "gaussian_only"])]
+    pub dbn_only: bool,
 }
 
 #[derive(Args)]

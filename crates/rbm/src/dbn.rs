@@ -72,19 +72,7 @@ impl Dbn {
             (acts.last().expect("a layer"), self.layers.last().expect("a layer").n_hidden, self.n_classes());
         let mut probs = vec![0f32; n * c];
         gemm(&mut probs, n, c, k, h, false, &self.classifier_w, false, 1.0, false);
-        for row in probs.chunks_exact_mut(c) {
-            // softmax(a) = exp(a - max a) / Σ exp(a - max a): no overflow
-            for (p, &b) in row.iter_mut().zip(&self.classifier_b) {
-                *p += b;
-            }
-            let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for p in row.iter_mut() {
-                *p = (*p - m).exp();
-                sum += *p;
-            }
-            row.iter_mut().for_each(|p| *p /= sum);
-        }
+        softmax_rows(&mut probs, &self.classifier_b);
         Forward { acts, probs }
     }
 
@@ -195,6 +183,23 @@ impl Dbn {
     }
 }
 
+/// Each row of `a` `[n, c]` replaced by softmax(a_row + bias), `bias` `[c]`:
+/// exp(a - max a) / Σ exp(a - max a), so no exponential overflows.
+pub fn softmax_rows(a: &mut [f32], bias: &[f32]) {
+    for row in a.chunks_exact_mut(bias.len()) {
+        for (p, &b) in row.iter_mut().zip(bias) {
+            *p += b;
+        }
+        let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0f32;
+        for p in row.iter_mut() {
+            *p = (*p - m).exp();
+            sum += *p;
+        }
+        row.iter_mut().for_each(|p| *p /= sum);
+    }
+}
+
 /// The index of the largest of `probs` (the first, on ties): the predicted class.
 pub fn most_probable(probs: &[f32]) -> usize {
     probs.iter().enumerate().fold(0, |best, (j, &q)| if q > probs[best] { j } else { best })
@@ -224,6 +229,21 @@ fn column_sums(m: &[f32], width: usize, out: &mut [f32]) {
 pub struct LayerFeatures<'a> {
     pub data: &'a dyn DataRows,
     pub layers: &'a [Rbm],
+}
+
+impl LayerFeatures<'_> {
+    /// Every row at once, `[n_rows, n_cols]`, computed 1,000 rows at a time
+    /// (each layer a matrix product over the block): for data that fits in
+    /// memory, this spares the pretraining of the layer above a propagation
+    /// per minibatch.
+    pub fn to_matrix(&self) -> Result<Vec<f32>> {
+        let (n, w) = (self.n_rows(), self.n_cols());
+        let mut out = vec![0f32; n * w];
+        for (block, rows) in out.chunks_mut(1000 * w.max(1)).enumerate() {
+            self.copy_rows(block * 1000, rows)?;
+        }
+        Ok(out)
+    }
 }
 
 impl DataRows for LayerFeatures<'_> {

@@ -11,7 +11,7 @@
 //! [`fit`] (the epoch loop), [`estimate`] (log-likelihoods), [`data`]
 //! (MNIST and in-memory rows), [`npy`] and [`csv`] (data files), [`split`] (seeded
 //! validation splits), [`gaussian`] (Gaussian visible units), [`modelfile`] (safetensors files),
-//! [`dbn`] (deep belief networks), [`images`] (filter and sample pictures), [`math`] and [`rng`] (kernels).
+//! [`dbn`] (deep belief networks) and [`finetune`] (their fast fine-tuning), [`images`] (filter and sample pictures), [`math`] and [`rng`] (kernels).
 //! Every `unsafe` block lives in one private module, `raw`.
 //!
 //! Training a small RBM on an array made in code with PCD-1, then reading
@@ -44,6 +44,7 @@ pub mod dbn;
 pub mod engine;
 pub mod error;
 pub mod estimate;
+pub mod finetune;
 pub mod fit;
 pub mod gaussian;
 pub mod images;

@@ -1,10 +1,12 @@
 //! The deep belief network's pieces: backpropagation against finite
-//! differences, the layer-wise training data, the unrolled network against
-//! its RBMs, and DBN.py's early-stopping decisions.
+//! differences, the fast fine-tuning step against its naive reference, the
+//! layer-wise training data, the unrolled network against its RBMs, and
+//! DBN.py's early-stopping decisions.
 
 mod common;
 use common::*;
 use rbm::dbn::{Dbn, LayerFeatures, Patience};
+use rbm::finetune::FineTuner;
 use rbm::{DataRows, RowMatrix};
 
 /// A 6-5-4 stack with a 3-class classifier, all parameters nonzero.
@@ -64,6 +66,32 @@ fn backpropagation_matches_finite_differences() {
 }
 
 #[test]
+fn the_fine_tuners_steps_are_the_reference_sgd_steps() {
+    // the same arithmetic in another order (the update accumulated into W
+    // instead of through a gradient buffer): equal up to f32 rounding, a few
+    // ulps of values of order 1 per step, so 1e-5 after 20 steps
+    let (mut fast, (x, y)) = (net(), batch());
+    let mut slow = fast.clone();
+    let mut tuner = FineTuner::new(&fast, 7);
+    for step in 0..20 {
+        let (lf, ls) = (tuner.step(&mut fast, &x, &y, 0.5).unwrap(), slow.sgd_step(&x, &y, 0.5).unwrap());
+        assert!((lf - ls).abs() < 1e-5, "step {step}: loss {lf} against {ls}");
+    }
+    let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+    for (l, (a, b)) in fast.layers.iter().zip(&slow.layers).enumerate() {
+        assert!(max_diff(&a.w, &b.w) < 1e-5 && max_diff(&a.hbias, &b.hbias) < 1e-5, "layer {l}");
+        assert_eq!(a.vbias, b.vbias, "fine-tuning leaves vbias alone");
+    }
+    assert!(max_diff(&fast.classifier_w, &slow.classifier_w) < 1e-5);
+    assert!(max_diff(&fast.classifier_b, &slow.classifier_b) < 1e-5);
+    // the steps moved the network: the comparison is not of two idle copies
+    assert!(max_diff(&fast.classifier_w, &net().classifier_w) > 1e-2);
+    // a minibatch of the wrong size, or a label past the classes, is refused
+    assert!(tuner.step(&mut fast, &x[..36], &y[..6], 0.5).is_err());
+    assert!(tuner.step(&mut fast, &x, &[0, 1, 2, 3, 0, 1, 2], 0.5).is_err());
+}
+
+#[test]
 fn the_unrolled_network_and_the_upper_layers_data_are_the_rbms_p_h_given_v() {
     let (d, (x, _)) = (net(), batch());
     let f = d.forward(&x);
@@ -77,6 +105,8 @@ fn the_unrolled_network_and_the_upper_layers_data_are_the_rbms_p_h_given_v() {
     let mut out = vec![0f32; 3 * 5];
     feats.copy_rows(2, &mut out).unwrap();
     assert_eq!(out, h1[2 * 5..5 * 5]);
+    // and all at once, as pretraining holds it when it fits in memory
+    assert_eq!(feats.to_matrix().unwrap(), h1);
     // probabilities sum to 1, and the rule survives huge activations
     let mut big = d.clone();
     big.classifier_b = vec![1e4, -1e4, 0.0];
