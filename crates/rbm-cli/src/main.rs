@@ -2,6 +2,7 @@
 
 mod bench;
 mod dbn;
+mod dbn_train;
 mod eval;
 mod recipe;
 mod report;

@@ -1,5 +1,5 @@
 //! `rbm dbn`: a small run end to end, its evaluation and predictions against
-//! the library's, and refusals.
+//! the library's, resume after Ctrl-C in either phase, and refusals.
 
 mod common;
 use common::*;
@@ -45,6 +45,11 @@ fn a_small_dbn_trains_evaluates_and_predicts_as_the_library_does() {
         .map(|c| c.as_u64().unwrap())
         .sum();
     assert_eq!(total, 10_000);
+    let picture = rbm::images::read_png(&out.join("misclassified_test.png")).unwrap();
+    assert_eq!(picture.width, 10 * 29 - 1, "10 digits of 28 pixels a row, 1-pixel gaps");
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(page.contains("learning_curves.svg") && page.contains("misclassified.png") && page.contains("finetune"));
+    assert!(std::fs::read_to_string(out.join("learning_curves.svg")).unwrap().contains("fine-tuning error"));
     // predictions of 50 test images, from a uint8 .npy, as the library computes them
     let mnist = rbm::data::load_mnist(&shipped()).unwrap();
     let images = mnist.test.slice(0..50);
@@ -132,4 +137,64 @@ fn a_dbn_trains_on_a_data_file_with_labels_and_a_seeded_validation_split() {
     let w = watched_out("dbn-file-bad");
     let never = w.join("never");
     fails(&["dbn", "train", "--data", xp, "--out", never.to_str().unwrap()], &["x.npy", "--labels"], &w);
+}
+
+/// `rbm dbn train` of 300-200 units on 5,000 images into `out`: about a
+/// tenth of a second per epoch of either phase, long enough for a signal
+/// sent at the start of a phase to land inside it.
+fn resumable_args(out: &std::path::Path) -> Vec<String> {
+    let args = "dbn train --layers 300,200 --pretrain-epochs 3 --max-epochs 4 --train-size 5000 --threads 2 --out";
+    args.split(' ').map(String::from).chain([out.to_str().unwrap().to_string()]).collect()
+}
+
+/// Runs `args` until stdout shows a line starting with `after`, sends
+/// SIGINT, and returns the run's stderr (checking its exit status, 130).
+fn interrupt_after(args: &[String], after: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = rbm().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while !lines.next().expect("the run's output").unwrap().starts_with(after) {}
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    err
+}
+
+#[test]
+fn dbn_resume_after_ctrl_c_in_either_phase_writes_the_same_files() {
+    let whole = tmpdir("dbn-whole");
+    run_ok(&resumable_args(&whole).iter().map(String::as_str).collect::<Vec<_>>());
+    let same = |dir: &std::path::Path, phase: &str| {
+        for f in ["dbn.safetensors", "metrics.csv"] {
+            assert!(
+                std::fs::read(whole.join(f)).unwrap() == std::fs::read(dir.join(f)).unwrap(),
+                "{phase}: {f} differs"
+            );
+        }
+    };
+    // stopped while layer 1 is pretrained (from its own checkpoint, mid-epoch or not)
+    let cut = tmpdir("dbn-cut-pretraining");
+    let err = interrupt_after(&resumable_args(&cut), "Pre-training layer 0");
+    assert!(err.contains("interrupted in pretraining layer 1") && err.contains("--resume"), "{err}");
+    assert!(!cut.join("dbn.safetensors").exists() && cut.join("layer_checkpoint.safetensors").exists());
+    run_ok(&["dbn", "train", "--resume", cut.to_str().unwrap()]);
+    same(&cut, "pretraining");
+    // stopped while fine-tuning, after the first epoch's validation
+    let cut = tmpdir("dbn-cut-tuning");
+    let err = interrupt_after(&resumable_args(&cut), "epoch 0, minibatch");
+    assert!(err.contains("interrupted in fine-tuning epoch"), "{err}");
+    run_ok(&["dbn", "train", "--resume", cut.to_str().unwrap(), "--threads", "1"]);
+    same(&cut, "fine-tuning");
+    // a finished run is not resumed, other flags beside --resume are refused,
+    // and a fresh run of other settings keeps off another run's checkpoint
+    fails(&["dbn", "train", "--resume", cut.to_str().unwrap()], &["complete"], &cut);
+    fails(&["dbn", "train", "--resume", cut.to_str().unwrap(), "--layers", "5"], &["--layers"], &cut);
+    let busy = tmpdir("dbn-busy");
+    let err = interrupt_after(&resumable_args(&busy), "Pre-training layer 0");
+    assert!(err.contains("interrupted"), "{err}");
+    let o = busy.to_str().unwrap();
+    fails(&["dbn", "train", "--layers", "20", "--out", o], &["checkpoint of a different run", "--resume"], &busy);
 }

@@ -215,61 +215,164 @@ pub fn save_dbn(path: &Path, dbn: &crate::dbn::Dbn, mut metadata: HashMap<String
     metadata.insert("format".into(), "rbm-dbn".into());
     metadata.insert("format_version".into(), FORMAT_VERSION.into());
     metadata.insert("n_layers".into(), dbn.layers.len().to_string());
+    metadata.insert("sizes".into(), dbn_sizes(dbn));
+    let mut tensors = Vec::new();
+    push_dbn_tensors(&mut tensors, "", dbn);
+    write_named(path, &tensors, metadata)
+}
+
+/// "n_in,n_1,...,n_L,n_classes"
+fn dbn_sizes(dbn: &crate::dbn::Dbn) -> String {
     let sizes: Vec<String> = std::iter::once(dbn.layers[0].n_visible)
         .chain(dbn.layers.iter().map(|r| r.n_hidden))
         .chain(std::iter::once(dbn.n_classes()))
         .map(|n| n.to_string())
         .collect();
-    metadata.insert("sizes".into(), sizes.join(","));
-    let names: Vec<[String; 3]> =
-        (0..dbn.layers.len()).map(|i| ["W", "hbias", "vbias"].map(|t| format!("layers.{i}.{t}"))).collect();
-    let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = Vec::new();
-    for (rbm, [w, h, v]) in dbn.layers.iter().zip(&names) {
-        tensors.push((w, vec![rbm.n_visible, rbm.n_hidden], &rbm.w));
-        tensors.push((h, vec![rbm.n_hidden], &rbm.hbias));
-        tensors.push((v, vec![rbm.n_visible], &rbm.vbias));
+    sizes.join(",")
+}
+
+type Named<'a> = Vec<(String, Vec<usize>, &'a [f32])>;
+
+/// `{prefix}layers.{i}.W`, `.hbias`, `.vbias` of each RBM of `layers`.
+fn push_layer_tensors<'a>(tensors: &mut Named<'a>, prefix: &str, layers: &'a [Rbm]) {
+    for (i, rbm) in layers.iter().enumerate() {
+        tensors.push((format!("{prefix}layers.{i}.W"), vec![rbm.n_visible, rbm.n_hidden], &rbm.w));
+        tensors.push((format!("{prefix}layers.{i}.hbias"), vec![rbm.n_hidden], &rbm.hbias));
+        tensors.push((format!("{prefix}layers.{i}.vbias"), vec![rbm.n_visible], &rbm.vbias));
     }
+}
+
+/// A DBN's layers and `{prefix}classifier.W`, `{prefix}classifier.b`.
+fn push_dbn_tensors<'a>(tensors: &mut Named<'a>, prefix: &str, dbn: &'a crate::dbn::Dbn) {
+    push_layer_tensors(tensors, prefix, &dbn.layers);
     let last = dbn.layers.last().expect("a layer").n_hidden;
-    tensors.push(("classifier.W", vec![last, dbn.n_classes()], &dbn.classifier_w));
-    tensors.push(("classifier.b", vec![dbn.n_classes()], &dbn.classifier_b));
-    write_atomic(path, &safetensors_bytes(&tensors, metadata))
+    tensors.push((format!("{prefix}classifier.W"), vec![last, dbn.n_classes()], &dbn.classifier_w));
+    tensors.push((format!("{prefix}classifier.b"), vec![dbn.n_classes()], &dbn.classifier_b));
+}
+
+fn write_named(path: &Path, tensors: &Named, metadata: HashMap<String, String>) -> Result<()> {
+    let refs: Vec<(&str, Vec<usize>, &[f32])> = tensors.iter().map(|(n, s, d)| (n.as_str(), s.clone(), *d)).collect();
+    write_atomic(path, &safetensors_bytes(&refs, metadata))
+}
+
+/// Sizes from a metadata field "a,b,c", each at least 1.
+fn read_sizes(path: &Path, metadata: &HashMap<String, String>, field: &str) -> Result<Vec<usize>> {
+    let bad = |msg: String| RbmError::model_file(path, msg);
+    let sizes: Vec<usize> = metadata
+        .get(field)
+        .ok_or_else(|| bad(format!("metadata field `{field}` is missing")))?
+        .split(',')
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| n.trim().parse::<usize>().map_err(|_| bad(format!("metadata `{field}` is unreadable: {n:?}"))))
+        .collect::<Result<_>>()?;
+    if sizes.contains(&0) {
+        return Err(bad(format!("metadata `{field}` {sizes:?}: a size of 0")));
+    }
+    Ok(sizes)
+}
+
+/// The RBMs `{prefix}layers.{i}.*` of consecutive `sizes` (inputs first).
+fn read_layers(path: &Path, st: &SafeTensors, prefix: &str, sizes: &[usize]) -> Result<Vec<Rbm>> {
+    let mut layers = Vec::new();
+    for (i, pair) in sizes.windows(2).enumerate() {
+        let (nv, nh) = (pair[0], pair[1]);
+        let w = tensor(path, st, &format!("{prefix}layers.{i}.W"), &[nv, nh])?;
+        let hbias = tensor(path, st, &format!("{prefix}layers.{i}.hbias"), &[nh])?;
+        let vbias = tensor(path, st, &format!("{prefix}layers.{i}.vbias"), &[nv])?;
+        layers.push(Rbm::from_params(nv, nh, w, hbias, vbias).map_err(|e| RbmError::model_file(path, e.to_string()))?);
+    }
+    Ok(layers)
+}
+
+/// The network `{prefix}...` of `sizes` (inputs, layers, classes).
+fn read_dbn(path: &Path, st: &SafeTensors, prefix: &str, sizes: &[usize]) -> Result<crate::dbn::Dbn> {
+    let bad = |msg: String| RbmError::model_file(path, msg);
+    if sizes.len() < 3 {
+        return Err(bad(format!("sizes {sizes:?}: need an input, a layer and classes")));
+    }
+    let layers = read_layers(path, st, prefix, &sizes[..sizes.len() - 1])?;
+    let (last, classes) = (sizes[sizes.len() - 2], sizes[sizes.len() - 1]);
+    let mut dbn = crate::dbn::Dbn::new(layers, classes).map_err(|e| bad(e.to_string()))?;
+    dbn.classifier_w = tensor(path, st, &format!("{prefix}classifier.W"), &[last, classes])?;
+    dbn.classifier_b = tensor(path, st, &format!("{prefix}classifier.b"), &[classes])?;
+    Ok(dbn)
+}
+
+/// The bytes and metadata of a safetensors file of the given `format` (`what`, in errors).
+fn open_format(path: &Path, format: &str, what: &str) -> Result<(Vec<u8>, HashMap<String, String>)> {
+    let bytes = std::fs::read(path).map_err(|e| RbmError::io(path, e))?;
+    let bad = |msg: String| RbmError::model_file(path, msg);
+    let (_, meta) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
+    let metadata = meta.metadata().clone().unwrap_or_default();
+    check_format_version(path, &metadata)?;
+    if metadata.get("format").map(String::as_str) != Some(format) {
+        return Err(bad(format!("not a {what} (its metadata lacks format = {format})")));
+    }
+    Ok((bytes, metadata))
 }
 
 /// Reads a file written by [`save_dbn`], checking every tensor's shape
 /// against the layer sizes in its metadata; errors name the file and tensor.
 pub fn load_dbn(path: &Path) -> Result<(crate::dbn::Dbn, HashMap<String, String>)> {
-    let bytes = std::fs::read(path).map_err(|e| RbmError::io(path, e))?;
-    let bad = |msg: String| RbmError::model_file(path, msg);
-    let (_, meta) =
-        SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
-    let metadata = meta.metadata().clone().unwrap_or_default();
-    check_format_version(path, &metadata)?;
-    if metadata.get("format").map(String::as_str) != Some("rbm-dbn") {
-        return Err(bad("not a DBN file (its metadata lacks format = rbm-dbn)".into()));
+    let (bytes, metadata) = open_format(path, "rbm-dbn", "DBN file")?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| RbmError::model_file(path, e.to_string()))?;
+    let sizes = read_sizes(path, &metadata, "sizes")?;
+    Ok((read_dbn(path, &st, "", &sizes)?, metadata))
+}
+
+/// A `rbm dbn train` run's checkpoint: while pretraining, the finished
+/// layers (the layer in progress has its own RBM checkpoint); while
+/// fine-tuning, the network and the best one so far. `metadata` is the
+/// caller's (the run's settings and position).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DbnCheckpoint {
+    pub layers: Vec<Rbm>,
+    pub tuning: Option<(crate::dbn::Dbn, crate::dbn::Dbn)>,
+    pub metadata: HashMap<String, String>,
+}
+
+/// Writes `ck` atomically: tensors `layers.{i}.*` (pretraining) or `net.*`
+/// and `best.*` (fine-tuning), metadata `format` = "rbm-dbn-checkpoint".
+pub fn save_dbn_checkpoint(path: &Path, ck: &DbnCheckpoint) -> Result<()> {
+    let mut metadata = ck.metadata.clone();
+    metadata.insert("format".into(), "rbm-dbn-checkpoint".into());
+    metadata.insert("format_version".into(), FORMAT_VERSION.into());
+    let mut tensors = Vec::new();
+    match &ck.tuning {
+        None => {
+            let sizes: Vec<String> = ck
+                .layers
+                .first()
+                .map(|r| r.n_visible)
+                .into_iter()
+                .chain(ck.layers.iter().map(|r| r.n_hidden))
+                .map(|n| n.to_string())
+                .collect();
+            metadata.insert("layer_sizes".into(), sizes.join(","));
+            push_layer_tensors(&mut tensors, "", &ck.layers);
+        }
+        Some((net, best)) => {
+            metadata.insert("sizes".into(), dbn_sizes(net));
+            push_dbn_tensors(&mut tensors, "net.", net);
+            push_dbn_tensors(&mut tensors, "best.", best);
+        }
     }
-    let sizes: Vec<usize> = metadata
-        .get("sizes")
-        .ok_or_else(|| bad("metadata field `sizes` is missing".into()))?
-        .split(',')
-        .map(|n| n.trim().parse::<usize>().map_err(|_| bad(format!("metadata `sizes` is unreadable: {n:?}"))))
-        .collect::<Result<_>>()?;
-    if sizes.len() < 3 || sizes.contains(&0) {
-        return Err(bad(format!("metadata `sizes` {sizes:?}: need an input, a layer and classes")));
+    write_named(path, &tensors, metadata)
+}
+
+/// Reads a checkpoint written by [`save_dbn_checkpoint`].
+pub fn load_dbn_checkpoint(path: &Path) -> Result<DbnCheckpoint> {
+    let (bytes, metadata) = open_format(path, "rbm-dbn-checkpoint", "DBN checkpoint")?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| RbmError::model_file(path, e.to_string()))?;
+    if metadata.contains_key("sizes") {
+        let sizes = read_sizes(path, &metadata, "sizes")?;
+        let (net, best) = (read_dbn(path, &st, "net.", &sizes)?, read_dbn(path, &st, "best.", &sizes)?);
+        Ok(DbnCheckpoint { layers: net.layers.clone(), tuning: Some((net, best)), metadata })
+    } else {
+        let sizes = read_sizes(path, &metadata, "layer_sizes")?;
+        Ok(DbnCheckpoint { layers: read_layers(path, &st, "", &sizes)?, tuning: None, metadata })
     }
-    let mut layers = Vec::new();
-    for (i, pair) in sizes[..sizes.len() - 1].windows(2).enumerate() {
-        let (nv, nh) = (pair[0], pair[1]);
-        let w = tensor(path, &st, &format!("layers.{i}.W"), &[nv, nh])?;
-        let hbias = tensor(path, &st, &format!("layers.{i}.hbias"), &[nh])?;
-        let vbias = tensor(path, &st, &format!("layers.{i}.vbias"), &[nv])?;
-        layers.push(Rbm::from_params(nv, nh, w, hbias, vbias).map_err(|e| bad(e.to_string()))?);
-    }
-    let (last, classes) = (sizes[sizes.len() - 2], sizes[sizes.len() - 1]);
-    let mut dbn = crate::dbn::Dbn::new(layers, classes).map_err(|e| bad(e.to_string()))?;
-    dbn.classifier_w = tensor(path, &st, "classifier.W", &[last, classes])?;
-    dbn.classifier_b = tensor(path, &st, "classifier.b", &[classes])?;
-    Ok((dbn, metadata))
 }
 
 /// A checkpoint's contents: the trainer and the caller's extra metadata.
