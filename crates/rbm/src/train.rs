@@ -521,6 +521,22 @@ impl Trainer {
         self.engine.chain_visible()
     }
 
+    /// The persistent chains' hidden states, `[all_chains, n_hidden]`.
+    pub fn chain_hidden(&mut self) -> Vec<f32> {
+        self.engine.chain_hidden()
+    }
+
+    /// Sets the persistent chains' hidden states, `[all_chains, n_hidden]`
+    /// (values 0 or 1), as a run that carries chains from an earlier one does.
+    pub fn set_chain_hidden(&mut self, h: &[f32]) -> Result<()> {
+        let want = self.config.all_chains() * self.engine.n_hidden;
+        if h.len() != want {
+            return Err(RbmError::Shape(format!("{} chain values; the trainer has {want}", h.len())));
+        }
+        self.engine.set_chain_hidden(h);
+        Ok(())
+    }
+
     /// Runs up to `max_updates` minibatches, stopping at the end of the epoch,
     /// on `n_threads` threads. Returns the epoch's mean cost when it finished it.
     /// Fails (leaving the state as it was after the bad update) when a cost or
