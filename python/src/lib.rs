@@ -312,6 +312,13 @@ fn log_likelihood(
         }
     };
     opts.seed = seed;
+    let units = rbm.n_hidden.min(rbm.n_visible);
+    if opts.estimator == Estimator::Exact && sigma.is_none() && units > rbm::estimate::EXACT_MAX_UNITS {
+        return Err(PyValueError::new_err(format!(
+            "estimator='exact' enumerates 2^{units} states (the smaller layer); at most 2^{}: use 'ais' or 'auto'",
+            rbm::estimate::EXACT_MAX_UNITS
+        )));
+    }
     let report = match gaussian_of(rbm.clone(), &sigma)? {
         Some(g) => py.allow_threads(|| evaluate_gaussian(&g, v, base, &opts, n_threads)).map_err(value_error)?,
         None => py.allow_threads(|| evaluate(&rbm, v, base, &opts, n_threads)),

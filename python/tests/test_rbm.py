@@ -98,6 +98,9 @@ def test_log_likelihood_is_exact_on_a_tiny_model_and_training_raises_it():
     assert report["avg_ll"] > exact_log_likelihood(start, X) + 0.5
     # AIS on the same model: within 0.1 nat of the exact figure (10 visible units, easy)
     assert abs(model.log_likelihood(X, estimator="ais")["avg_ll"] - report["avg_ll"]) < 0.1
+    # an enumeration past 2^25 states is refused, not started
+    with pytest.raises(ValueError, match="2\\^30 states"):
+        BernoulliRBM(n_components=30, n_iter=1).fit(binary_data(20, 40)).log_likelihood(binary_data(5, 40), "exact")
 
 
 def test_pickle_partial_fit_gibbs_and_sample():
