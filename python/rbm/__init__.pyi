@@ -43,6 +43,7 @@ class BernoulliRBM(_RBMBase):
         n_chains: Optional[int] = None,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
+        init: Literal["normal", "uniform"] = "normal",
         n_jobs: Optional[int] = None,
     ) -> None: ...
 
@@ -64,6 +65,7 @@ class GaussianBernoulliRBM(_RBMBase):
         weight_decay: float = 0.0,
         sigma: float = 1.0,
         learn_sigma: bool = False,
+        init: Literal["normal", "uniform"] = "normal",
         n_jobs: Optional[int] = None,
     ) -> None: ...
 

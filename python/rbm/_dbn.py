@@ -121,6 +121,7 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
             rbm = cls(
                 size, learning_rate=lr, batch_size=batch, n_iter=self.pretrain_epochs, method="cd", k=self.k,
                 random_state=rng.randint(np.iinfo(np.int32).max), n_jobs=self.n_jobs, verbose=self.verbose,
+                init="uniform" if cls is BernoulliRBM else "normal",
             ).fit(h)
             W = np.ascontiguousarray(rbm.components_.T)
             if cls is GaussianBernoulliRBM:

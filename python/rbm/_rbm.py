@@ -20,11 +20,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _native
 
 
-def _threads(n_jobs):
-    """Worker threads: all cores for None or -1, cores + 1 + n_jobs below -1, else n_jobs."""
+def _threads(n_jobs, weights=None):
+    """Worker threads: n_jobs, or cores + 1 + n_jobs below -1; for None or -1,
+    all cores, but one for models of under 100,000 weights, whose minibatches
+    are too short to share (results do not depend on the count)."""
     cores = os.cpu_count() or 1
     if n_jobs is None or n_jobs == -1:
-        return cores
+        return 1 if weights is not None and weights < 100_000 else cores
     return max(1, cores + 1 + n_jobs if n_jobs < 0 else int(n_jobs))
 
 
@@ -59,9 +61,16 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         return W, _f32(self.intercept_hidden_), _f32(self.intercept_visible_), self._sigma()
 
     def _init_params(self, n_features, rng):
-        # the tutorial's initialisation: W ~ U(-a, a), a = 4 sqrt(6 / (n_hidden + n_visible))
-        a = 4.0 * np.sqrt(6.0 / (self.n_components + n_features))
-        self.components_ = rng.uniform(-a, a, size=(self.n_components, n_features)).astype(np.float32)
+        if self.init == "normal":
+            # scikit-learn's: W ~ N(0, 0.01^2)
+            W = rng.normal(0, 0.01, size=(self.n_components, n_features))
+        elif self.init == "uniform":
+            # the tutorial's: W ~ U(-a, a), a = 4 sqrt(6 / (n_hidden + n_visible))
+            a = 4.0 * np.sqrt(6.0 / (self.n_components + n_features))
+            W = rng.uniform(-a, a, size=(self.n_components, n_features))
+        else:
+            raise ValueError("init must be 'normal' or 'uniform', got %r" % (self.init,))
+        self.components_ = W.astype(np.float32)
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=np.float32)
         self.intercept_visible_ = np.zeros(n_features, dtype=np.float32)
         self.h_samples_ = None
@@ -86,25 +95,23 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if self.n_chains is not None:
             opts["n_chains"] = int(self.n_chains)
         opts.update(self._extra_opts())
-        W, hb, vb, sigma = self._params()
         chain = self.h_samples_
         if chain is not None and self.method == "pcd" and chain.shape[0] == (self.n_chains or batch):
             chain = _f32(chain)
         else:
             chain = None
-        fitter = _native.Fitter(W, hb, vb, sigma, chain, n, opts)
-        threads, epoch, begin = _threads(self.n_jobs), 0, time.time()
+        fitter = _native.Fitter(self._params(), chain, n, opts)
+        threads, epoch, begin = _threads(self.n_jobs, X.shape[1] * self.n_components), 0, time.time()
         try:
             while not fitter.done():
-                cost = fitter.run(X, 1, threads)
-                if cost is not None:
-                    epoch += 1
-                    if self.verbose:
-                        print(
-                            "[%s] Iteration %d, %s = %.2f, time = %.2fs"
-                            % (type(self).__name__, epoch, self._cost_name(), cost, time.time() - begin)
-                        )
-                        begin = time.time()
+                cost = fitter.run_epoch(X, threads)
+                epoch += 1
+                if self.verbose:
+                    print(
+                        "[%s] Iteration %d, %s = %.2f, time = %.2fs"
+                        % (type(self).__name__, epoch, self._cost_name(), cost, time.time() - begin)
+                    )
+                    begin = time.time()
         finally:
             # after Ctrl-C too: the parameters reached, whole minibatches only
             W, hb, vb, sigma, chain = fitter.params()
@@ -169,19 +176,16 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """The hidden units' probabilities p(h = 1 | v) ``[n_samples, n_components]``."""
         check_is_fitted(self)
         X = self._validate(X, reset=False)
-        W, hb, vb, sigma = self._params()
-        return _native.propup(W, hb, vb, sigma, X)
+        return _native.propup(self._params(), X)
 
     def _free_energy(self, X):
-        W, hb, vb, sigma = self._params()
-        return _native.free_energy(W, hb, vb, sigma, X)
+        return _native.free_energy(self._params(), X)
 
     def gibbs(self, v):
         """One Gibbs step v -> h -> v: visible samples ``[n_samples, n_features]``."""
         check_is_fitted(self)
         v = self._validate(v, reset=False)
-        W, hb, vb, sigma = self._params()
-        return _native.gibbs(W, hb, vb, sigma, v, int(self.random_state_.randint(np.iinfo(np.int32).max)))
+        return _native.gibbs(self._params(), v, int(self.random_state_.randint(np.iinfo(np.int32).max)))
 
     def sample(self, n_samples, steps=1000, init=None):
         """``n_samples`` chains after ``steps`` Gibbs steps, started at ``init``
@@ -192,9 +196,8 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if init is None:
             init = self._random_visible(rng, n_samples)
         init = self._validate(init, reset=False)
-        W, hb, vb, sigma = self._params()
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        return _native.sample(W, hb, vb, sigma, init, int(steps), seed, _threads(self.n_jobs))
+        return _native.sample(self._params(), init, int(steps), seed, _threads(self.n_jobs))
 
     def log_likelihood(self, X, estimator="auto"):
         """The average log-likelihood of the rows of X, in nats per row, with
@@ -211,16 +214,14 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if estimator not in ("auto", "exact", "ais", "raise"):
             raise ValueError("estimator must be 'auto', 'exact', 'ais' or 'raise', got %r" % (estimator,))
         X = self._validate(X, reset=False)
-        W, hb, vb, sigma = self._params()
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        report = _native.log_likelihood(W, hb, vb, sigma, X, _f32(self._base), estimator, seed, _threads(self.n_jobs))
+        report = _native.log_likelihood(self._params(), X, _f32(self._base), estimator, seed, _threads(self.n_jobs))
         return json.loads(report)
 
     def save(self, path):
         """Writes the model as the command line's safetensors model file."""
         check_is_fitted(self)
-        W, hb, vb, sigma = self._params()
-        _native.save_model(os.fspath(path), W, hb, vb, sigma, {"written_by": "rbm (Python)"})
+        _native.save_model(os.fspath(path), self._params(), {"written_by": "rbm (Python)"})
 
     @classmethod
     def load(cls, path):
@@ -269,6 +270,9 @@ class BernoulliRBM(_RBMBase):
         Persistent chains (PCD); None: one per minibatch row.
     momentum, weight_decay : float, default=0.0
         The training recipes of the command line's ``--momentum`` and ``--weight-decay``.
+    init : {"normal", "uniform"}, default="normal"
+        The weights' start: scikit-learn's N(0, 0.01^2), or the tutorial's
+        U(-a, a), a = 4 sqrt(6 / (n_components + n_features)).
     n_jobs : int or None, default=None
         Threads (None: all cores). Results do not depend on it.
 
@@ -299,6 +303,7 @@ class BernoulliRBM(_RBMBase):
         n_chains=None,
         momentum=0.0,
         weight_decay=0.0,
+        init="normal",
         n_jobs=None,
     ):
         self.n_components = n_components
@@ -312,6 +317,7 @@ class BernoulliRBM(_RBMBase):
         self.n_chains = n_chains
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.init = init
         self.n_jobs = n_jobs
 
     def _check_values(self, X):
@@ -390,6 +396,7 @@ class GaussianBernoulliRBM(_RBMBase):
         weight_decay=0.0,
         sigma=1.0,
         learn_sigma=False,
+        init="normal",
         n_jobs=None,
     ):
         self.n_components = n_components
@@ -405,6 +412,7 @@ class GaussianBernoulliRBM(_RBMBase):
         self.weight_decay = weight_decay
         self.sigma = sigma
         self.learn_sigma = learn_sigma
+        self.init = init
         self.n_jobs = n_jobs
 
     def _sigma(self):
@@ -413,12 +421,8 @@ class GaussianBernoulliRBM(_RBMBase):
     def _init_params(self, n_features, rng):
         if not (np.isfinite(self.sigma) and self.sigma > 0):
             raise ValueError("sigma must be a positive number, got %r" % (self.sigma,))
-        # small weights: with real-valued units, the tutorial's range saturates the hidden units
-        self.components_ = rng.normal(0, 0.01, size=(self.n_components, n_features)).astype(np.float32)
-        self.intercept_hidden_ = np.zeros(self.n_components, dtype=np.float32)
-        self.intercept_visible_ = np.zeros(n_features, dtype=np.float32)
+        super()._init_params(n_features, rng)
         self.sigma_ = np.full(n_features, self.sigma, dtype=np.float32)
-        self.h_samples_ = None
 
     def _extra_opts(self):
         return {"learn_sigma": bool(self.learn_sigma)}

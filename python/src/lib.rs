@@ -17,26 +17,10 @@ use rbm::estimate::{evaluate, evaluate_gaussian, Estimator, EvalOptions};
 use rbm::finetune::FineTuner;
 use rbm::gaussian::GaussianRbm;
 use rbm::train::{Method, TrainConfig, Trainer, Visible};
-use rbm::{DataRows, Rbm, RbmError, Stream};
+use rbm::{Rbm, RbmError, RowMatrix, Stream};
 
 fn value_error(e: RbmError) -> PyErr {
     PyValueError::new_err(e.to_string())
-}
-
-/// Rows already checked by the Python side (whole, finite, in range).
-struct Rows<'a>(&'a [f32], usize);
-
-impl DataRows for Rows<'_> {
-    fn n_rows(&self) -> usize {
-        self.0.len() / self.1
-    }
-    fn n_cols(&self) -> usize {
-        self.1
-    }
-    fn copy_rows(&self, start: usize, out: &mut [f32]) -> rbm::Result<()> {
-        out.copy_from_slice(&self.0[start * self.1..start * self.1 + out.len()]);
-        Ok(())
-    }
 }
 
 fn slice2<'a>(a: &'a PyReadonlyArray2<f32>) -> PyResult<&'a [f32]> {
@@ -45,6 +29,25 @@ fn slice2<'a>(a: &'a PyReadonlyArray2<f32>) -> PyResult<&'a [f32]> {
 
 fn slice1<'a>(a: &'a PyReadonlyArray1<f32>) -> PyResult<&'a [f32]> {
     a.as_slice().map_err(|_| PyValueError::new_err("expected a contiguous float32 array"))
+}
+
+/// A model as the Python side passes it: the tuple (W `[n_visible,
+/// n_hidden]`, hbias, vbias, sigma or None).
+#[derive(FromPyObject)]
+struct Model<'py>(
+    PyReadonlyArray2<'py, f32>,
+    PyReadonlyArray1<'py, f32>,
+    PyReadonlyArray1<'py, f32>,
+    Option<PyReadonlyArray1<'py, f32>>,
+);
+
+impl Model<'_> {
+    /// The RBM, and its Gaussian form when sigma is given.
+    fn unpack(&self) -> PyResult<(Rbm, Option<GaussianRbm>)> {
+        let rbm = rbm_of(&self.0, &self.1, &self.2)?;
+        let g = gaussian_of(rbm.clone(), &self.3)?;
+        Ok((rbm, g))
+    }
 }
 
 /// An RBM from `w` `[n_visible, n_hidden]`, `hbias`, `vbias`.
@@ -74,23 +77,20 @@ struct Fitter {
 
 #[pymethods]
 impl Fitter {
-    /// Starts from the parameters given (`sigma` for Gaussian visible units)
+    /// Starts from `model` (with sigma: Gaussian visible units)
     /// for `n_rows` training rows; `opts` holds the recipe: method ("pcd" or
     /// "cd"), k, lr, batch_size, epochs, seed, n_chains, momentum,
     /// weight_decay, learn_sigma. `chain` `[chains, n_hidden]` carries
     /// persistent chains over from an earlier run.
     #[new]
-    #[pyo3(signature = (w, hbias, vbias, sigma, chain, n_rows, opts))]
+    #[pyo3(signature = (model, chain, n_rows, opts))]
     fn new(
-        w: PyReadonlyArray2<f32>,
-        hbias: PyReadonlyArray1<f32>,
-        vbias: PyReadonlyArray1<f32>,
-        sigma: Option<PyReadonlyArray1<f32>>,
+        model: Model<'_>,
         chain: Option<PyReadonlyArray2<f32>>,
         n_rows: usize,
         opts: &Bound<'_, PyDict>,
     ) -> PyResult<Self> {
-        let rbm = rbm_of(&w, &hbias, &vbias)?;
+        let (rbm, g) = model.unpack()?;
         let mut cfg = TrainConfig::default();
         let get = |k: &str| opts.get_item(k).ok().flatten();
         if let Some(m) = get("method") {
@@ -112,12 +112,12 @@ impl Fitter {
             cfg.chains = c.extract()?;
         }
         (cfg.n_hidden, cfg.train_size) = (rbm.n_hidden, n_rows);
-        if sigma.is_some() {
+        if g.is_some() {
             cfg.visible = Visible::Gaussian;
         }
         let checked = cfg.check(n_rows).map_err(value_error)?;
         let n_visible = rbm.n_visible;
-        let mut trainer = match gaussian_of(rbm.clone(), &sigma)? {
+        let mut trainer = match g {
             Some(g) => Trainer::new_gaussian(&g, checked),
             None => Trainer::new(&rbm, checked),
         }
@@ -128,16 +128,12 @@ impl Fitter {
         Ok(Fitter { trainer, n_visible })
     }
 
-    /// Runs up to `max_updates` minibatches of `x` `[n_rows, n_visible]`
-    /// (stopping at the epoch's end) on `n_threads` threads, without the
-    /// GIL; returns the epoch's mean cost when the epoch ended.
-    fn run(
-        &mut self,
-        py: Python<'_>,
-        x: PyReadonlyArray2<f32>,
-        max_updates: usize,
-        n_threads: usize,
-    ) -> PyResult<Option<f64>> {
+    /// Runs the rest of the epoch over `x` `[n_rows, n_visible]` on
+    /// `n_threads` threads, without the GIL, in chunks of about 20 ms with a
+    /// look at Python's signals between them (Ctrl-C: KeyboardInterrupt, the
+    /// parameters kept as the last whole minibatch left them); returns the
+    /// epoch's mean cost.
+    fn run_epoch(&mut self, py: Python<'_>, x: PyReadonlyArray2<f32>, n_threads: usize) -> PyResult<f64> {
         let values = slice2(&x)?;
         if x.shape()[1] != self.n_visible {
             return Err(PyValueError::new_err(format!(
@@ -146,8 +142,19 @@ impl Fitter {
                 self.n_visible
             )));
         }
-        let (trainer, rows) = (&mut self.trainer, Rows(values, self.n_visible));
-        py.allow_threads(|| trainer.run(&rows, max_updates, n_threads)).map_err(value_error)
+        let rows = RowMatrix::from_checked(values, self.n_visible);
+        let mut chunk = 1;
+        loop {
+            let t = std::time::Instant::now();
+            let trainer = &mut self.trainer;
+            if let Some(cost) = py.allow_threads(|| trainer.run(&rows, chunk, n_threads)).map_err(value_error)? {
+                return Ok(cost);
+            }
+            py.check_signals()?;
+            // the next chunk: about 20 ms of minibatches, at most doubling
+            let per = t.elapsed().as_secs_f64() / chunk as f64;
+            chunk = ((0.02 / per.max(1e-9)) as usize).clamp(1, 2 * chunk);
+        }
     }
 
     /// Whether every epoch has run.
@@ -184,18 +191,14 @@ impl Fitter {
 
 /// F(v) of each row of `x`: binary visible units, or Gaussian with `sigma`.
 #[pyfunction]
-#[pyo3(signature = (w, hbias, vbias, sigma, x))]
+#[pyo3(signature = (model, x))]
 fn free_energy<'py>(
     py: Python<'py>,
-    w: PyReadonlyArray2<f32>,
-    hbias: PyReadonlyArray1<f32>,
-    vbias: PyReadonlyArray1<f32>,
-    sigma: Option<PyReadonlyArray1<f32>>,
+    model: Model<'py>,
     x: PyReadonlyArray2<f32>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let rbm = rbm_of(&w, &hbias, &vbias)?;
-    let v = slice2(&x)?;
-    let f: Vec<f64> = match gaussian_of(rbm.clone(), &sigma)? {
+    let ((rbm, g), v) = (model.unpack()?, slice2(&x)?);
+    let f: Vec<f64> = match g {
         Some(g) => py.allow_threads(|| g.free_energy(v)),
         None => py.allow_threads(|| rbm.free_energy(v).into_iter().map(f64::from).collect()),
     };
@@ -204,18 +207,11 @@ fn free_energy<'py>(
 
 /// p(h = 1 | v) of each row of `x`, `[n, n_hidden]`.
 #[pyfunction]
-#[pyo3(signature = (w, hbias, vbias, sigma, x))]
-fn propup<'py>(
-    py: Python<'py>,
-    w: PyReadonlyArray2<f32>,
-    hbias: PyReadonlyArray1<f32>,
-    vbias: PyReadonlyArray1<f32>,
-    sigma: Option<PyReadonlyArray1<f32>>,
-    x: PyReadonlyArray2<f32>,
-) -> PyResult<Bound<'py, PyArray2<f32>>> {
-    let rbm = rbm_of(&w, &hbias, &vbias)?;
-    let (v, nh) = (slice2(&x)?, rbm.n_hidden);
-    let h = match gaussian_of(rbm.clone(), &sigma)? {
+#[pyo3(signature = (model, x))]
+fn propup<'py>(py: Python<'py>, model: Model<'py>, x: PyReadonlyArray2<f32>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let ((rbm, g), v) = (model.unpack()?, slice2(&x)?);
+    let nh = rbm.n_hidden;
+    let h = match g {
         Some(g) => py.allow_threads(|| g.prob_h_given_v(v).into_iter().map(|p| p as f32).collect()),
         None => py.allow_threads(|| rbm.propup(v).mean),
     };
@@ -225,20 +221,16 @@ fn propup<'py>(
 /// One Gibbs step v -> h -> v from the rows of `x`, drawn with `seed`:
 /// the visible samples (binary, or real with Gaussian units).
 #[pyfunction]
-#[pyo3(signature = (w, hbias, vbias, sigma, x, seed))]
+#[pyo3(signature = (model, x, seed))]
 fn gibbs<'py>(
     py: Python<'py>,
-    w: PyReadonlyArray2<f32>,
-    hbias: PyReadonlyArray1<f32>,
-    vbias: PyReadonlyArray1<f32>,
-    sigma: Option<PyReadonlyArray1<f32>>,
+    model: Model<'py>,
     x: PyReadonlyArray2<f32>,
     seed: u64,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-    let rbm = rbm_of(&w, &hbias, &vbias)?;
-    let (v, nv) = (slice2(&x)?, rbm.n_visible);
-    let mut rng = Stream::new(seed, 0);
-    let out = match gaussian_of(rbm.clone(), &sigma)? {
+    let ((rbm, g), v) = (model.unpack()?, slice2(&x)?);
+    let (nv, mut rng) = (rbm.n_visible, Stream::new(seed, 0));
+    let out = match g {
         Some(g) => {
             let h = rbm.sample_h_given_v(&scaled(v, &g.sigma), &mut rng).sample;
             g.sample_v_given_h(&h, &mut rng)
@@ -256,25 +248,17 @@ fn scaled(v: &[f32], sigma: &[f32]) -> Vec<f32> {
 /// Chains started at `init` `[n, n_visible]` after `steps` Gibbs steps: the
 /// visible means of the last step (of p(v|h) with Gaussian units).
 #[pyfunction]
-#[pyo3(signature = (w, hbias, vbias, sigma, init, steps, seed, n_threads))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (model, init, steps, seed, n_threads))]
 fn sample<'py>(
     py: Python<'py>,
-    w: PyReadonlyArray2<f32>,
-    hbias: PyReadonlyArray1<f32>,
-    vbias: PyReadonlyArray1<f32>,
-    sigma: Option<PyReadonlyArray1<f32>>,
+    model: Model<'py>,
     init: PyReadonlyArray2<f32>,
     steps: usize,
     seed: u64,
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-    let rbm = rbm_of(&w, &hbias, &vbias)?;
-    let (v, nv) = (slice2(&init)?, rbm.n_visible);
-    let sigma = match &sigma {
-        Some(s) => Some(slice1(s)?.to_vec()),
-        None => None,
-    };
+    let ((rbm, g), v) = (model.unpack()?, slice2(&init)?);
+    let (nv, sigma) = (rbm.n_visible, g.map(|g| g.sigma));
     let rows = py.allow_threads(|| {
         rbm::engine::sample_rows(&rbm, sigma.as_deref(), v, 1, steps.max(1), seed, n_threads, |_| {})
     });
@@ -285,22 +269,17 @@ fn sample<'py>(
 /// "exact", "ais", "raise"), as the library's report in JSON; `base` is the
 /// AIS base model's visible biases (binary) or the data's means (Gaussian).
 #[pyfunction]
-#[pyo3(signature = (w, hbias, vbias, sigma, x, base, estimator, seed, n_threads))]
-#[allow(clippy::too_many_arguments)]
-fn log_likelihood(
-    py: Python<'_>,
-    w: PyReadonlyArray2<f32>,
-    hbias: PyReadonlyArray1<f32>,
-    vbias: PyReadonlyArray1<f32>,
-    sigma: Option<PyReadonlyArray1<f32>>,
+#[pyo3(signature = (model, x, base, estimator, seed, n_threads))]
+fn log_likelihood<'py>(
+    py: Python<'py>,
+    model: Model<'py>,
     x: PyReadonlyArray2<f32>,
     base: PyReadonlyArray1<f32>,
     estimator: &str,
     seed: u64,
     n_threads: usize,
 ) -> PyResult<String> {
-    let rbm = rbm_of(&w, &hbias, &vbias)?;
-    let (v, base) = (slice2(&x)?, slice1(&base)?);
+    let ((rbm, g), v, base) = (model.unpack()?, slice2(&x)?, slice1(&base)?);
     let mut opts = EvalOptions::default();
     opts.estimator = match estimator {
         "auto" => Estimator::Auto,
@@ -313,13 +292,13 @@ fn log_likelihood(
     };
     opts.seed = seed;
     let units = rbm.n_hidden.min(rbm.n_visible);
-    if opts.estimator == Estimator::Exact && sigma.is_none() && units > rbm::estimate::EXACT_MAX_UNITS {
+    if opts.estimator == Estimator::Exact && g.is_none() && units > rbm::estimate::EXACT_MAX_UNITS {
         return Err(PyValueError::new_err(format!(
             "estimator='exact' enumerates 2^{units} states (the smaller layer); at most 2^{}: use 'ais' or 'auto'",
             rbm::estimate::EXACT_MAX_UNITS
         )));
     }
-    let report = match gaussian_of(rbm.clone(), &sigma)? {
+    let report = match g {
         Some(g) => py.allow_threads(|| evaluate_gaussian(&g, v, base, &opts, n_threads)).map_err(value_error)?,
         None => py.allow_threads(|| evaluate(&rbm, v, base, &opts, n_threads)),
     };
@@ -448,17 +427,13 @@ fn load_model<'py>(
 
 /// Writes a model file that `rbm eval`, `rbm sample` and the other commands read.
 #[pyfunction]
-#[pyo3(signature = (path, w, hbias, vbias, sigma, metadata))]
 fn save_model(
     path: std::path::PathBuf,
-    w: PyReadonlyArray2<f32>,
-    hbias: PyReadonlyArray1<f32>,
-    vbias: PyReadonlyArray1<f32>,
-    sigma: Option<PyReadonlyArray1<f32>>,
+    model: Model<'_>,
     metadata: std::collections::HashMap<String, String>,
 ) -> PyResult<()> {
-    let rbm = rbm_of(&w, &hbias, &vbias)?;
-    match gaussian_of(rbm.clone(), &sigma)? {
+    let (rbm, g) = model.unpack()?;
+    match g {
         Some(g) => rbm::modelfile::save_gaussian_model(&path, &g, None, metadata),
         None => rbm::modelfile::save_model(&path, &rbm, metadata),
     }

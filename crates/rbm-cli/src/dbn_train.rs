@@ -12,6 +12,7 @@
 
 use crate::dbn::DbnTrainArgs;
 use crate::*;
+use rbm::data::OwnedRows;
 use rbm::dbn::{Dbn, LayerFeatures, Patience};
 use rbm::finetune::FineTuner;
 use rbm::modelfile::{load_dbn_checkpoint, save_dbn, save_dbn_checkpoint, DbnCheckpoint};
@@ -231,7 +232,7 @@ impl Run<'_> {
         let (a, out) = (self.a, &self.a.out);
         let features = LayerFeatures { data: self.d.train.as_ref(), layers };
         let held = if l > 0 && features.n_rows() * features.n_cols() * 4 <= HELD_FEATURES_BYTES {
-            Some(OwnedRows(features.to_matrix()?, features.n_cols()))
+            Some(OwnedRows::new(features.to_matrix()?, features.n_cols())?)
         } else {
             None
         };
@@ -469,22 +470,6 @@ struct DbnData {
     n_classes: usize,
 }
 
-/// Rows of f32 values owned in memory, `[n_rows, n_cols]`.
-struct OwnedRows(Vec<f32>, usize);
-
-impl DataRows for OwnedRows {
-    fn n_rows(&self) -> usize {
-        self.0.len() / self.1
-    }
-    fn n_cols(&self) -> usize {
-        self.1
-    }
-    fn copy_rows(&self, start: usize, out: &mut [f32]) -> rbm::Result<()> {
-        out.copy_from_slice(&self.0[start * self.1..start * self.1 + out.len()]);
-        Ok(())
-    }
-}
-
 fn dbn_data(a: &DbnTrainArgs) -> Result<DbnData> {
     let src =
         DataSource { data: a.data.as_ref(), label_column: a.label_column.as_deref(), labels: a.labels.as_deref() };
@@ -514,7 +499,7 @@ fn dbn_data(a: &DbnTrainArgs) -> Result<DbnData> {
             };
             let ((train_x, train_y), (valid_x, valid_y)) = (take(&train_idx)?, take(&valid_idx)?);
             Ok(DbnData {
-                train: Box::new(OwnedRows(train_x, rows.n_cols())),
+                train: Box::new(OwnedRows::new(train_x, rows.n_cols())?),
                 train_y,
                 valid_x,
                 valid_y,

@@ -134,15 +134,51 @@ impl<'a> RowMatrix<'a> {
         Ok(RowMatrix { values, n_cols })
     }
 
-    /// Rows already known to be whole and finite (a parsed table's).
-    pub(crate) fn from_checked(values: &'a [f32], n_cols: usize) -> Self {
-        debug_assert!(n_cols > 0 && values.len().is_multiple_of(n_cols));
+    /// Rows the caller has already checked (a parsed table's, or an array
+    /// checked once before many calls): whole rows, finite values. Nothing
+    /// unsound follows from a wrong promise; a non-finite value makes
+    /// training stop with its divergence error.
+    pub fn from_checked(values: &'a [f32], n_cols: usize) -> Self {
+        assert!(n_cols > 0 && values.len().is_multiple_of(n_cols), "whole rows of n_cols > 0 values");
         RowMatrix { values, n_cols }
     }
 
     /// The values, `[n_rows, n_cols]`.
     pub fn values(&self) -> &'a [f32] {
         self.values
+    }
+}
+
+/// Rows of f32 values owned in memory, `[n_rows, n_cols]`, row-major, as
+/// [`RowMatrix`] borrows them (checked the same way).
+#[derive(Clone, Debug)]
+pub struct OwnedRows {
+    values: Vec<f32>,
+    n_cols: usize,
+}
+
+impl OwnedRows {
+    /// Checks that `values` holds whole rows of `n_cols` finite values.
+    pub fn new(values: Vec<f32>, n_cols: usize) -> Result<Self> {
+        RowMatrix::new(&values, n_cols)?;
+        Ok(OwnedRows { values, n_cols })
+    }
+
+    /// The rows, borrowed.
+    pub fn rows(&self) -> RowMatrix<'_> {
+        RowMatrix::from_checked(&self.values, self.n_cols)
+    }
+}
+
+impl DataRows for OwnedRows {
+    fn n_rows(&self) -> usize {
+        self.rows().n_rows()
+    }
+    fn n_cols(&self) -> usize {
+        self.n_cols
+    }
+    fn copy_rows(&self, start: usize, out: &mut [f32]) -> Result<()> {
+        self.rows().copy_rows(start, out)
     }
 }
 
