@@ -91,6 +91,8 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             "seed": int(rng.randint(np.iinfo(np.int32).max)),
             "momentum": float(self.momentum),
             "weight_decay": float(self.weight_decay),
+            # the pseudo-likelihood costs a product per update: computed only to be printed
+            "monitor": bool(self.verbose),
         }
         if self.n_chains is not None:
             opts["n_chains"] = int(self.n_chains)

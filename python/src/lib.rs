@@ -80,7 +80,7 @@ impl Fitter {
     /// Starts from `model` (with sigma: Gaussian visible units)
     /// for `n_rows` training rows; `opts` holds the recipe: method ("pcd" or
     /// "cd"), k, lr, batch_size, epochs, seed, n_chains, momentum,
-    /// weight_decay, learn_sigma. `chain` `[chains, n_hidden]` carries
+    /// weight_decay, learn_sigma, monitor (the pseudo-likelihood, PCD's cost). `chain` `[chains, n_hidden]` carries
     /// persistent chains over from an earlier run.
     #[new]
     #[pyo3(signature = (model, chain, n_rows, opts))]
@@ -107,7 +107,7 @@ impl Fitter {
                 }
             )*};
         }
-        set!(k, lr, batch_size, epochs, seed, momentum, weight_decay, learn_sigma);
+        set!(k, lr, batch_size, epochs, seed, momentum, weight_decay, learn_sigma, monitor);
         if let Some(c) = get("n_chains") {
             cfg.chains = c.extract()?;
         }

@@ -305,3 +305,24 @@ fn a_part_with_no_hidden_units_or_no_rows_does_not_hang_or_panic() {
     engine.set_chain_visible(&[1.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
     engine.gibbs_vhv(5, 2);
 }
+
+#[test]
+fn pcd_without_its_monitor_learns_the_same_parameters() {
+    // the pseudo-likelihood only reads the parameters: switched off (as the
+    // Python package does when it prints nothing), every bit is the same, and
+    // the epoch's cost reads 0
+    let values: Vec<f32> = patterns().into_iter().flatten().collect();
+    let data = rbm::RowMatrix::new(&values, 6).unwrap();
+    let rbm0 = random_rbm(6, 5, 1.0, 13);
+    let mut cfg = train_config(Method::Pcd, 1, 0.1, 2, 3, 5, 77, 6);
+    let mut on = Trainer::new(&rbm0, checked(&cfg)).unwrap();
+    cfg.monitor = false;
+    let mut off = Trainer::new(&rbm0, checked(&cfg)).unwrap();
+    let (mut cost_on, mut cost_off) = (None, None);
+    while !on.done() {
+        cost_on = on.run(&data, usize::MAX, 2).unwrap();
+        cost_off = off.run(&data, usize::MAX, 2).unwrap();
+    }
+    assert_eq!(on.rbm(), off.rbm());
+    assert!(cost_on.unwrap() < 0.0 && cost_off == Some(0.0), "{cost_on:?} {cost_off:?}");
+}
