@@ -116,7 +116,7 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     begin = time.time()
         finally:
             # after Ctrl-C too: the parameters reached, whole minibatches only
-            W, hb, vb, sigma, chain = fitter.params()
+            (W, hb, vb, sigma), chain = fitter.params()
             self.components_ = np.ascontiguousarray(W.T)
             self.intercept_hidden_, self.intercept_visible_, self.h_samples_ = hb, vb, chain
             if sigma is not None:
@@ -228,7 +228,7 @@ class _RBMBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     @classmethod
     def load(cls, path):
         """A fitted estimator from a model file (of `rbm train`, or ``save``)."""
-        W, hb, vb, sigma, meta = _native.load_model(os.fspath(path))
+        (W, hb, vb, sigma), meta = _native.load_model(os.fspath(path))
         if (sigma is not None) != (cls._visible == "gaussian"):
             kind = "Gaussian" if sigma is not None else "binary"
             raise ValueError("%s: a model of %s visible units; load it with the other class" % (path, kind))

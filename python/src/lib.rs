@@ -18,6 +18,7 @@ use rbm::finetune::FineTuner;
 use rbm::gaussian::GaussianRbm;
 use rbm::train::{Method, TrainConfig, Trainer, Visible};
 use rbm::{Rbm, RbmError, RowMatrix, Stream};
+use std::collections::HashMap;
 
 fn value_error(e: RbmError) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -61,6 +62,24 @@ fn gaussian_of(rbm: Rbm, sigma: &Option<PyReadonlyArray1<f32>>) -> PyResult<Opti
         Some(s) => Ok(Some(GaussianRbm::new(rbm, slice1(s)?.to_vec()).map_err(value_error)?)),
         None => Ok(None),
     }
+}
+
+/// The Python side's model tuple (W, hbias, vbias, sigma or None) of an RBM.
+type ModelArrays<'py> = (
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray1<f32>>,
+    Bound<'py, PyArray1<f32>>,
+    Option<Bound<'py, PyArray1<f32>>>,
+);
+
+fn model_arrays(py: Python<'_>, rbm: Rbm, sigma: Option<Vec<f32>>) -> PyResult<ModelArrays<'_>> {
+    let nh = rbm.n_hidden;
+    Ok((
+        array2(py, rbm.w, nh)?,
+        rbm.hbias.into_pyarray(py),
+        rbm.vbias.into_pyarray(py),
+        sigma.map(|s| s.into_pyarray(py)),
+    ))
 }
 
 fn array2<'py>(py: Python<'py>, v: Vec<f32>, cols: usize) -> PyResult<Bound<'py, PyArray2<f32>>> {
@@ -162,30 +181,14 @@ impl Fitter {
         self.trainer.done()
     }
 
-    /// (W `[n_visible, n_hidden]`, hbias, vbias, sigma or None, chain `[chains, n_hidden]`).
-    #[allow(clippy::type_complexity)]
-    fn params<'py>(
-        &mut self,
-        py: Python<'py>,
-    ) -> PyResult<(
-        Bound<'py, PyArray2<f32>>,
-        Bound<'py, PyArray1<f32>>,
-        Bound<'py, PyArray1<f32>>,
-        Option<Bound<'py, PyArray1<f32>>>,
-        Bound<'py, PyArray2<f32>>,
-    )> {
+    /// ((W `[n_visible, n_hidden]`, hbias, vbias, sigma or None), chain `[chains, n_hidden]`).
+    fn params<'py>(&mut self, py: Python<'py>) -> PyResult<(ModelArrays<'py>, Bound<'py, PyArray2<f32>>)> {
         let (rbm, sigma) = match self.trainer.gaussian_model() {
             Some(g) => (g.rbm, Some(g.sigma)),
             None => (self.trainer.rbm(), None),
         };
         let nh = rbm.n_hidden;
-        Ok((
-            array2(py, rbm.w, nh)?,
-            rbm.hbias.into_pyarray(py),
-            rbm.vbias.into_pyarray(py),
-            sigma.map(|s| s.into_pyarray(py)),
-            array2(py, self.trainer.chain_hidden(), nh)?,
-        ))
+        Ok((model_arrays(py, rbm, sigma)?, array2(py, self.trainer.chain_hidden(), nh)?))
     }
 }
 
@@ -394,44 +397,23 @@ impl Tuner {
     }
 }
 
-/// Reads a model file written by `rbm train` (or [`save_model`]): (W,
-/// hbias, vbias, sigma or None, metadata).
+/// Reads a model file written by `rbm train` (or [`save_model`]): ((W,
+/// hbias, vbias, sigma or None), metadata).
 #[pyfunction]
-#[allow(clippy::type_complexity)]
-fn load_model<'py>(
-    py: Python<'py>,
-    path: std::path::PathBuf,
-) -> PyResult<(
-    Bound<'py, PyArray2<f32>>,
-    Bound<'py, PyArray1<f32>>,
-    Bound<'py, PyArray1<f32>>,
-    Option<Bound<'py, PyArray1<f32>>>,
-    std::collections::HashMap<String, String>,
-)> {
-    let (_, meta) = rbm::modelfile::load_model(&path).map_err(value_error)?;
+fn load_model(py: Python<'_>, path: std::path::PathBuf) -> PyResult<(ModelArrays<'_>, HashMap<String, String>)> {
+    let (rbm, meta) = rbm::modelfile::load_model(&path).map_err(value_error)?;
     let (rbm, sigma) = if meta.get("visible").map(String::as_str) == Some("gaussian") {
         let (g, _) = rbm::modelfile::load_gaussian_model(&path).map_err(value_error)?;
         (g.rbm, Some(g.sigma))
     } else {
-        (rbm::modelfile::load_model(&path).map_err(value_error)?.0, None)
+        (rbm, None)
     };
-    let nh = rbm.n_hidden;
-    Ok((
-        array2(py, rbm.w, nh)?,
-        rbm.hbias.into_pyarray(py),
-        rbm.vbias.into_pyarray(py),
-        sigma.map(|s| s.into_pyarray(py)),
-        meta,
-    ))
+    Ok((model_arrays(py, rbm, sigma)?, meta))
 }
 
 /// Writes a model file that `rbm eval`, `rbm sample` and the other commands read.
 #[pyfunction]
-fn save_model(
-    path: std::path::PathBuf,
-    model: Model<'_>,
-    metadata: std::collections::HashMap<String, String>,
-) -> PyResult<()> {
+fn save_model(path: std::path::PathBuf, model: Model<'_>, metadata: HashMap<String, String>) -> PyResult<()> {
     let (rbm, g) = model.unpack()?;
     match g {
         Some(g) => rbm::modelfile::save_gaussian_model(&path, &g, None, metadata),
