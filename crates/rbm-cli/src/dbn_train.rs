@@ -229,7 +229,7 @@ impl Run<'_> {
     /// when it fits, else computed a minibatch at a time), resuming from the
     /// layer checkpoint when it is this layer's; appends the RBM to `layers`.
     fn pretrain_layer(&self, l: usize, layers: &mut Vec<Rbm>, st: &mut RunState) -> Result<()> {
-        let (a, out) = (self.a, &self.a.out);
+        let (a, out, t_layer) = (self.a, &self.a.out, Instant::now());
         let features = LayerFeatures { data: self.d.train.as_ref(), layers };
         let held = if l > 0 && features.n_rows() * features.n_cols() * 4 <= HELD_FEATURES_BYTES {
             Some(OwnedRows::new(features.to_matrix()?, features.n_cols())?)
@@ -289,7 +289,11 @@ impl Run<'_> {
         pb.finish_and_clear();
         st.pretrain_seconds += since.elapsed().as_secs_f64();
         let cost = trainer.history().last().map_or(f64::NAN, |r| r.cost);
-        say!("Pre-training layer {l}: {} epochs, cost {cost:.4}", a.pretrain_epochs);
+        say!(
+            "Pre-training layer {l}: {} epochs, cost {cost:.4}, {:.2} min",
+            a.pretrain_epochs,
+            t_layer.elapsed().as_secs_f64() / 60.0
+        );
         layers.push(trainer.rbm());
         save_dbn_checkpoint(&out.join(DBN_CHECKPOINT), &st.checkpoint(layers, None))?;
         Ok(())
