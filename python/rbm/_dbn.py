@@ -16,7 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _native
-from ._rbm import BernoulliRBM, GaussianBernoulliRBM, _f32, _threads
+from ._rbm import BernoulliRBM, GaussianBernoulliRBM, _check_unit_range, _f32
 
 
 class DBNClassifier(ClassifierMixin, BaseEstimator):
@@ -90,7 +90,7 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
                 self._scale[self._scale == 0] = 1.0
         if self.visible == "gaussian":
             return _f32((X - self._mean) / self._scale)
-        BernoulliRBM()._check_values(X)
+        _check_unit_range(X)
         return _f32(X)
 
     def fit(self, X, y):

@@ -30,6 +30,17 @@ def _threads(n_jobs, weights=None):
     return max(1, cores + 1 + n_jobs if n_jobs < 0 else int(n_jobs))
 
 
+def _check_unit_range(X):
+    """ValueError naming the first value of X outside [0, 1], where binary units need their values."""
+    bad = np.argwhere((X < 0) | (X > 1))
+    if bad.size:
+        r, c = bad[0]
+        raise ValueError(
+            "X[%d, %d] = %r lies outside [0, 1], where binary (Bernoulli) visible units "
+            "need their values; scale the data, or use GaussianBernoulliRBM" % (r, c, X[r, c])
+        )
+
+
 def _f32(X):
     """X as a C-contiguous float32 array (no copy when it already is one)."""
     return np.ascontiguousarray(X, dtype=np.float32)
@@ -323,13 +334,7 @@ class BernoulliRBM(_RBMBase):
         self.n_jobs = n_jobs
 
     def _check_values(self, X):
-        bad = np.argwhere((X < 0) | (X > 1))
-        if bad.size:
-            r, c = bad[0]
-            raise ValueError(
-                "X[%d, %d] = %r lies outside [0, 1], where binary (Bernoulli) visible units "
-                "need their values; scale the data, or use GaussianBernoulliRBM" % (r, c, X[r, c])
-            )
+        _check_unit_range(X)
 
     def _fit_base(self, X):
         # the AIS base model's visible biases: smoothed base rates, logit((s + a) / (n + 2a)), a = 0.05 n

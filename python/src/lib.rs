@@ -46,7 +46,7 @@ impl Model<'_> {
     /// The RBM, and its Gaussian form when sigma is given.
     fn unpack(&self) -> PyResult<(Rbm, Option<GaussianRbm>)> {
         let rbm = rbm_of(&self.0, &self.1, &self.2)?;
-        let g = gaussian_of(rbm.clone(), &self.3)?;
+        let g = gaussian_of(&rbm, &self.3)?;
         Ok((rbm, g))
     }
 }
@@ -57,9 +57,10 @@ fn rbm_of(w: &PyReadonlyArray2<f32>, hbias: &PyReadonlyArray1<f32>, vbias: &PyRe
     Rbm::from_params(nv, nh, slice2(w)?.to_vec(), slice1(hbias)?.to_vec(), slice1(vbias)?.to_vec()).map_err(value_error)
 }
 
-fn gaussian_of(rbm: Rbm, sigma: &Option<PyReadonlyArray1<f32>>) -> PyResult<Option<GaussianRbm>> {
+/// The Gaussian form of `rbm` when `sigma` is given (the weights copied only then).
+fn gaussian_of(rbm: &Rbm, sigma: &Option<PyReadonlyArray1<f32>>) -> PyResult<Option<GaussianRbm>> {
     match sigma {
-        Some(s) => Ok(Some(GaussianRbm::new(rbm, slice1(s)?.to_vec()).map_err(value_error)?)),
+        Some(s) => Ok(Some(GaussianRbm::new(rbm.clone(), slice1(s)?.to_vec()).map_err(value_error)?)),
         None => Ok(None),
     }
 }

@@ -9,8 +9,8 @@
 //!
 //!   h_0 = x,  h_l = sigm(h_(l-1) W_l + hbias_l),  p = softmax(h_L W_c + b_c)
 //!
-//! Status: the network, its gradient, the layer-wise data and the stopping
-//! rule; the command line (`rbm dbn ...`) and its model file come next.
+//! The fast fine-tuning step is [`crate::finetune`]; the command line's
+//! `rbm dbn` trains, checkpoints, evaluates and samples with these pieces.
 
 use crate::data::DataRows;
 use crate::error::{RbmError, Result};
