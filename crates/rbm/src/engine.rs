@@ -1008,50 +1008,17 @@ impl Engine {
     }
 
     /// Second half, the visible side: W[V_T, :]^T += dW[V_T, :]^T, from every
-    /// slab's published dW, by 8 x 8 tiles (a tile of dW is read row by row
-    /// into registers, then added to wt column by column).
+    /// slab's published dW (by 8 x 8 tiles transposed in registers, see
+    /// [`crate::raw::add_transposed`]).
     ///
     /// Phase: reads every slab's dw; writes only this slab's own state.
     pub(crate) fn add_weights_visible(&self, slab: &Slab, own: &mut Own) {
-        const T: usize = 8;
         let (v0, mv) = (slab.vcols.start, slab.vcols.len());
         let (wt, ldwt) = (&mut own.wt, own.ldwt);
         for s in &self.slabs {
-            let dw = s.dw.read().unwrap();
-            let m = s.cols.len();
-            crate::raw::dispatch(
-                #[inline(always)]
-                || {
-                    // tile[j][i] = dW[v0 + i0 + i, j0 + j]: the tile read row by row and
-                    // stored transposed, so that each row of wt gets one vector add
-                    let mut tile = [[0f32; T]; T];
-                    for i0 in (0..mv).step_by(T) {
-                        let ni = T.min(mv - i0);
-                        for j0 in (0..m).step_by(T) {
-                            let nj = T.min(m - j0);
-                            for i in 0..ni {
-                                let at = (v0 + i0 + i) * m + j0;
-                                for (j, &d) in dw[at..at + nj].iter().enumerate() {
-                                    tile[j][i] = d;
-                                }
-                            }
-                            for (j, t) in tile.iter().enumerate().take(nj) {
-                                let row = (s.cols.start + j0 + j) * ldwt + i0;
-                                if ni == T {
-                                    let o: &mut [f32; T] = (&mut wt[row..row + T]).try_into().unwrap();
-                                    for i in 0..T {
-                                        o[i] += t[i];
-                                    }
-                                } else {
-                                    for (o, &d) in wt[row..row + ni].iter_mut().zip(t) {
-                                        *o += d;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                },
-            );
+            let (dw, m) = (s.dw.read().unwrap(), s.cols.len());
+            // dW[V_T, C_s] `[mv, m]` (row stride m) onto wt's rows C_s `[m, mv]`
+            crate::raw::add_transposed(&dw[v0 * m..], m, mv, m, &mut wt[s.cols.start * ldwt..], ldwt);
         }
     }
 }
