@@ -16,7 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _native
-from ._rbm import BernoulliRBM, GaussianBernoulliRBM, _check_unit_range, _f32
+from ._rbm import BernoulliRBM, GaussianBernoulliRBM, _check_unit_range, _f32, _threads
 
 
 class DBNClassifier(ClassifierMixin, BaseEstimator):
@@ -41,6 +41,11 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
     verbose : int, default=0
     random_state : int, RandomState instance or None, default=None
     n_jobs : int or None, default=None
+        Threads of pretraining and fine-tuning (None or -1: all cores; one
+        for networks of under 100,000 weights). Pretraining gives the same
+        bits on any number; fine-tuning on more than one thread sums the
+        backward product by blocks, so its bits depend on the number (by
+        rounding only).
 
     Attributes
     ----------
@@ -135,12 +140,15 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         tuner = _native.Tuner(layers, cw, cb, batch)
         y_list = [int(c) for c in y_enc]
         batches = n // batch
+        threads = _threads(self.n_jobs, sum(W.size for W, _, _ in layers))
         self.loss_curve_, self.n_iter_ = [], 0
         try:
             for epoch in range(self.max_iter):
                 loss = 0.0
-                for start in range(0, batches, 100):
-                    loss += tuner.steps(X, y_list, start, min(start + 100, batches), float(self.learning_rate))
+                # 250 minibatches a call: Ctrl-C is seen between calls
+                for start in range(0, batches, 250):
+                    end = min(start + 250, batches)
+                    loss += tuner.steps(X, y_list, start, end, float(self.learning_rate), threads)
                 self.loss_curve_.append(loss / batches)
                 self.n_iter_ = epoch + 1
                 if self.verbose:

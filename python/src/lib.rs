@@ -339,7 +339,9 @@ impl Tuner {
     }
 
     /// SGD over the minibatches `start..end` of `x` `[n, n_in]` with labels
-    /// `y` at rate `lr`, without the GIL; returns the summed minibatch losses.
+    /// `y` at rate `lr`, on `n_threads` threads, without the GIL; returns the
+    /// summed minibatch losses.
+    #[allow(clippy::too_many_arguments)]
     fn steps(
         &mut self,
         py: Python<'_>,
@@ -348,17 +350,21 @@ impl Tuner {
         start: usize,
         end: usize,
         lr: f32,
+        n_threads: usize,
     ) -> PyResult<f64> {
         let (v, nv, b) = (slice2(&x)?, x.shape()[1], self.batch);
+        if end * b > y.len() || end * b * nv > v.len() {
+            return Err(PyValueError::new_err("minibatches past the end of the data"));
+        }
         let Tuner { net, tuner, .. } = self;
-        py.allow_threads(|| {
-            let mut loss = 0.0;
-            for m in start..end {
-                loss += tuner.step(net, &v[m * b * nv..(m + 1) * b * nv], &y[m * b..(m + 1) * b], lr)?;
-            }
-            Ok(loss)
-        })
-        .map_err(value_error)
+        let fill = |i: usize, xb: &mut [f32], yb: &mut [usize]| -> rbm::Result<()> {
+            let m = start + i;
+            xb.copy_from_slice(&v[m * b * nv..(m + 1) * b * nv]);
+            yb.copy_from_slice(&y[m * b..(m + 1) * b]);
+            Ok(())
+        };
+        py.allow_threads(|| tuner.steps(net, end.saturating_sub(start), lr, n_threads.max(1), &fill))
+            .map_err(value_error)
     }
 
     /// Class probabilities `[n, n_classes]` of the rows of `x`.

@@ -37,7 +37,7 @@ pub(crate) fn run_bench(a: BenchArgs) -> Result<()> {
         return gaussian_against_binary(&a, &data, n_threads);
     }
     if a.dbn_only {
-        return dbn_fine_tuning(&a, &data);
+        return dbn_fine_tuning(&a, &data, n_threads);
     }
     let part_counts = [DEFAULT_PARTS, 2];
     let mut sampled_model = None;
@@ -109,7 +109,7 @@ pub(crate) fn run_bench(a: BenchArgs) -> Result<()> {
         return Ok(());
     }
     gaussian_against_binary(&a, &data, n_threads)?;
-    dbn_fine_tuning(&a, &data)?;
+    dbn_fine_tuning(&a, &data, n_threads)?;
     // the PCD-15 model as trained above: (d) samples a model that has learned something
     let rbm = sampled_model.expect("the PCD benchmark ran");
     let flops = update_flops(784, 500, 20, 15, true);
@@ -203,11 +203,12 @@ fn gaussian_against_binary(a: &BenchArgs, data: &rbm::data::Mnist, n_threads: us
 }
 
 /// (h) One fine-tuning step of DBN.py's network (784-1000-1000-1000-10,
-/// minibatches of 10 MNIST images), in turns: the fused step
-/// ([`FineTuner::step`]), the naive reference ([`Dbn::sgd_step`]), and the
-/// step's matrix products alone (forward, δ W^T, and the gradients x^T δ,
-/// without the update or the elementwise passes).
-fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist) -> Result<()> {
+/// minibatches of 10 MNIST images), in turns: the fused step on one thread
+/// ([`FineTuner::step`]) and on `n_threads` ([`FineTuner::steps`]), the
+/// naive reference ([`Dbn::sgd_step`]), and the step's matrix products
+/// alone on one thread (forward, δ W^T, and the gradients x^T δ, without
+/// the update or the elementwise passes).
+fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist, n_threads: usize) -> Result<()> {
     use rbm::dbn::Dbn;
     use rbm::finetune::FineTuner;
     use rbm::math::gemm;
@@ -231,7 +232,7 @@ fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist) -> Result<()> {
     let flops = 2.0 * (B * macs) as f64;
     let mut bufs: Vec<Vec<f32>> = widths.iter().map(|&w| vec![0.1f32; B * w]).collect();
     let mut grad: Vec<Vec<f32>> = widths.windows(2).map(|s| vec![0f32; s[0] * s[1]]).collect();
-    let (mut tf, mut tr, mut tp) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut tf, mut tt, mut tr, mut tp) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..a.repeat {
         let batch = |i: usize| (&x[i * B * 784..(i + 1) * B * 784], &y[i * B..(i + 1) * B]);
         let t = Instant::now();
@@ -240,6 +241,15 @@ fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist) -> Result<()> {
             tuner.step(&mut net, xb, yb, 0.1)?;
         }
         tf.push(t.elapsed().as_secs_f64() / n as f64);
+        let fill = |i: usize, xb: &mut [f32], yb: &mut [usize]| -> rbm::Result<()> {
+            let (xs, ys) = batch(i);
+            xb.copy_from_slice(xs);
+            yb.copy_from_slice(ys);
+            Ok(())
+        };
+        let t = Instant::now();
+        tuner.steps(&mut net, n, 0.1, n_threads, &fill)?;
+        tt.push(t.elapsed().as_secs_f64() / n as f64);
         let t = Instant::now();
         for i in 0..n {
             let (xb, yb) = batch(i);
@@ -261,12 +271,15 @@ fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist) -> Result<()> {
         }
         tp.push(t.elapsed().as_secs_f64() / n as f64);
     }
-    let ((fb, fm), (rb, rm), (pb, pm)) = (best_median(tf), best_median(tr), best_median(tp));
+    let ((fb, fm), (tb, tm), (rb, rm), (pb, pm)) = (best_median(tf), best_median(tt), best_median(tr), best_median(tp));
     say!(
-        "(h) DBN fine-tuning step, 784-1000-1000-1000-10, minibatches of 10, one thread: {:.1} MFLOP per step",
+        "(h) DBN fine-tuning step, 784-1000-1000-1000-10, minibatches of 10, one thread unless said: {:.1} MFLOP per step",
         flops / 1e6
     );
-    for (name, b, m) in [("fused step", fb, fm), ("naive reference", rb, rm), ("products alone", pb, pm)] {
+    let on_all = format!("fused, {n_threads} thr.");
+    for (name, b, m) in
+        [("fused step", fb, fm), (on_all.as_str(), tb, tm), ("naive reference", rb, rm), ("products alone", pb, pm)]
+    {
         say!(
             "    {name:16} {:8.1} steps/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
             1.0 / b,
@@ -276,11 +289,14 @@ fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist) -> Result<()> {
         );
     }
     say!(
-        "    fused step at {:.0}% of the products' speed (median {:.0}%); {:.2}x the reference's speed; one epoch of 5,000 steps: {:.1} s",
+        "    fused step at {:.0}% of the products' speed (median {:.0}%); {:.2}x the reference's speed; one epoch of 5,000 steps: {:.1} s; on {n_threads} threads {:.2}x one thread's speed (median {:.2}x), an epoch {:.1} s",
         100.0 * pb / fb,
         100.0 * pm / fm,
         rb / fb,
-        5000.0 * fb
+        5000.0 * fb,
+        fb / tb,
+        fm / tm,
+        5000.0 * tb
     );
     Ok(())
 }

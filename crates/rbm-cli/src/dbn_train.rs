@@ -24,6 +24,10 @@ const LAYER_CHECKPOINT: &str = "layer_checkpoint.safetensors";
 /// Minibatches between two looks at the stop flag (and the progress bar).
 const CHUNK: usize = 100;
 
+/// Fine-tuning minibatches between two progress and Ctrl-C checks: one run
+/// of [`FineTuner::steps`], whose team copies the network in and out.
+const FT_CHUNK: usize = 500;
+
 /// One row of metrics.csv: a pretraining epoch of a layer, or a fine-tuning
 /// epoch with its validation error (and the test error when it improved).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -328,7 +332,6 @@ impl Run<'_> {
             best_iter: tu.best_iter,
         };
         let mut tuner = FineTuner::new(net, b);
-        let mut x = vec![0f32; b * d.train.n_cols()];
         let mut since = Instant::now();
         let mut save = |tu: &Tuning, patience: &Patience, st: &mut RunState, net: &Dbn, best: &Dbn| -> Result<()> {
             let mut tu = tu.clone();
@@ -343,15 +346,32 @@ impl Run<'_> {
             let pb = progress_bar(batches as u64, format!("fine-tuning epoch {}", tu.epoch));
             while tu.batch < batches {
                 let (iter, batch) = (tu.iter, tu.batch);
-                d.train.copy_rows(batch * b, &mut x)?;
-                tu.cost += tuner.step(net, &x, &d.train_y[batch * b..(batch + 1) * b], a.finetune_lr)?;
-                (tu.iter, tu.batch) = (iter + 1, batch + 1);
-                if patience.validates_after(iter) {
+                // a run of minibatches up to the next thing to do after one: a
+                // validation, the end of patience, a progress and Ctrl-C check, the epoch's end
+                let run = [
+                    FT_CHUNK - batch % FT_CHUNK,
+                    batches - batch,
+                    patience.frequency - iter % patience.frequency,
+                    patience.patience.max(iter) - iter + 1,
+                ]
+                .into_iter()
+                .min()
+                .unwrap_or(1);
+                let fill = |i: usize, xb: &mut [f32], yb: &mut [usize]| -> rbm::Result<()> {
+                    let at = batch + i;
+                    d.train.copy_rows(at * b, xb)?;
+                    yb.copy_from_slice(&d.train_y[at * b..(at + 1) * b]);
+                    Ok(())
+                };
+                tu.cost += tuner.steps(net, run, a.finetune_lr, self.n_threads, &fill)?;
+                (tu.iter, tu.batch) = (iter + run, batch + run);
+                let last = iter + run - 1;
+                if patience.validates_after(last) {
                     pb.finish_and_clear();
-                    let valid = net.error_rate(&d.valid_x, &d.valid_y);
-                    let improved = patience.observe(iter, valid);
+                    let valid = net.error_rate(&d.valid_x, &d.valid_y, self.n_threads);
+                    let improved = patience.observe(last, valid);
                     let test = match &d.test {
-                        Some((tx, ty)) if improved => Some(net.error_rate(tx, ty)),
+                        Some((tx, ty)) if improved => Some(net.error_rate(tx, ty, self.n_threads)),
                         _ => None,
                     };
                     if improved {
@@ -367,16 +387,16 @@ impl Run<'_> {
                     say!(
                         "epoch {}, minibatch {}/{batches}, validation error {:.3} %{}",
                         tu.epoch,
-                        batch + 1,
+                        tu.batch,
                         100.0 * valid,
                         test.map_or(String::new(), |t| format!(", test error of the best model {:.3} %", 100.0 * t))
                     );
                 }
-                if patience.done(iter) {
+                if patience.done(last) {
                     tu.finished = true;
                     break;
                 }
-                if tu.batch.is_multiple_of(CHUNK) {
+                if tu.batch.is_multiple_of(FT_CHUNK) {
                     pb.set_position(tu.batch as u64);
                     if self.stop.load(Ordering::Relaxed) && tu.batch < batches {
                         pb.finish_and_clear();

@@ -130,7 +130,7 @@ fn a_dbn_trains_on_a_data_file_with_labels_and_a_seeded_validation_split() {
     let (_, valid) = rbm::split::split_rows(1797, 0.2, 1234).unwrap();
     let vx: Vec<f32> = valid.iter().flat_map(|&i| x[i as usize * 64..(i as usize + 1) * 64].to_vec()).collect();
     let vy: Vec<usize> = valid.iter().map(|&i| labels[i as usize] as usize).collect();
-    let err = net.error_rate(&vx, &vy);
+    let err = net.error_rate(&vx, &vy, 3);
     assert_eq!(err, meta["best_valid_error"].parse::<f64>().unwrap());
     assert!(err < 0.2, "validation error {err}");
     // without labels, the run is refused before anything is written

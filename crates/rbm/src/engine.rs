@@ -660,7 +660,7 @@ fn read_each<'a>(
 }
 
 /// `dst[r, cols] = src[r, ..]` for every row: `dst` `[rows, width]`, `src` `[rows, cols.len()]`.
-fn gather_cols(dst: &mut [f32], src: &[f32], width: usize, cols: &Range<usize>) {
+pub(crate) fn gather_cols(dst: &mut [f32], src: &[f32], width: usize, cols: &Range<usize>) {
     let m = cols.len();
     if m == 0 {
         return;
@@ -671,7 +671,7 @@ fn gather_cols(dst: &mut [f32], src: &[f32], width: usize, cols: &Range<usize>) 
 }
 
 /// `dst[r, ..] = src[r, cols]` for every row (the inverse of [`gather_cols`]).
-fn scatter_cols(dst: &mut [f32], src: &[f32], width: usize, cols: &Range<usize>) {
+pub(crate) fn scatter_cols(dst: &mut [f32], src: &[f32], width: usize, cols: &Range<usize>) {
     let m = cols.len();
     if m == 0 {
         return;

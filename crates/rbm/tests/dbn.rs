@@ -92,6 +92,64 @@ fn the_fine_tuners_steps_are_the_reference_sgd_steps() {
 }
 
 #[test]
+fn the_fine_tuners_threads_take_the_same_steps_as_one_thread() {
+    // 48-56-49 with 3 classes: 6 or 7 groups of 8 units per layer (the last
+    // of 49 one unit wide), so up to 3 threads of two groups or more;
+    // 12 minibatches of 7 rows, each different
+    let mut start = Dbn::new(vec![random_rbm(48, 56, 0.8, 3), random_rbm(56, 49, 0.8, 4)], 3).unwrap();
+    start.classifier_w = (0..147).map(|k| ((k * 7 % 11) as f32 - 5.0) / 6.0).collect();
+    let fill = |i: usize, x: &mut [f32], y: &mut [usize]| -> rbm::Result<()> {
+        for (k, v) in x.iter_mut().enumerate() {
+            *v = (((k + 31 * i) * 13 % 17) as f32) / 16.0;
+        }
+        for (r, l) in y.iter_mut().enumerate() {
+            *l = (r * 5 + i) % 3;
+        }
+        Ok(())
+    };
+    let run = |threads: usize| {
+        let mut d = start.clone();
+        let loss = FineTuner::new(&d, 7).steps(&mut d, 12, 0.5, threads, &fill).unwrap();
+        (d, loss)
+    };
+    let (mut reference, mut ref_loss, mut step_loss) = (start.clone(), 0.0, 0.0);
+    let (mut stepped, mut tuner) = (start.clone(), FineTuner::new(&start, 7));
+    let (mut x, mut y) = (vec![0f32; 7 * 48], vec![0usize; 7]);
+    for i in 0..12 {
+        fill(i, &mut x, &mut y).unwrap();
+        ref_loss += reference.sgd_step(&x, &y, 0.5).unwrap();
+        step_loss += tuner.step(&mut stepped, &x, &y, 0.5).unwrap();
+    }
+    // any number of threads: step in a loop, bit for bit (the loss summed alike);
+    // and that is the reference up to rounding (see the test above: 1e-5)
+    for threads in [1, 2, 3] {
+        assert_eq!(FineTuner::team_size(&start, threads), threads);
+        let (d, loss) = run(threads);
+        assert!(d == stepped, "{threads} threads: not the same bits as step");
+        assert_eq!(loss, step_loss, "{threads} threads");
+    }
+    let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+    assert!((step_loss - ref_loss).abs() < 1e-4);
+    for (l, (a, b)) in stepped.layers.iter().zip(&reference.layers).enumerate() {
+        assert!(max_diff(&a.w, &b.w) < 1e-5 && max_diff(&a.hbias, &b.hbias) < 1e-5, "layer {l}");
+    }
+    assert!(max_diff(&stepped.classifier_w, &reference.classifier_w) < 1e-5);
+    assert!(max_diff(&reference.layers[0].w, &start.layers[0].w) > 1e-3);
+    // a label past the classes stops the steps with an error, on any number of threads
+    let bad = |i: usize, x: &mut [f32], y: &mut [usize]| -> rbm::Result<()> {
+        fill(i, x, y)?;
+        if i == 4 {
+            y[2] = 3;
+        }
+        Ok(())
+    };
+    for threads in [1, 2] {
+        let mut d = start.clone();
+        assert!(FineTuner::new(&d, 7).steps(&mut d, 12, 0.5, threads, &bad).is_err(), "{threads} threads");
+    }
+}
+
+#[test]
 fn the_unrolled_network_and_the_upper_layers_data_are_the_rbms_p_h_given_v() {
     let (d, (x, _)) = (net(), batch());
     let f = d.forward(&x);
