@@ -9,6 +9,9 @@
 //! The order of one step: the forward pass; then, from the classifier down,
 //! δ_(l-1) = (δ_l W_l^T) ⊙ h_(l-1) (1 - h_(l-1)) from W_l as it stands, and
 //! only then W_l's update.
+//!
+//! [`FineTuner::step`] runs on one thread; [`FineTuner::steps`] runs a
+//! sequence of steps on a team of threads, with the same bits.
 
 use crate::dbn::{softmax_rows, Dbn};
 use crate::engine::{gather_cols, run_team, scatter_cols, unit_split};
@@ -74,18 +77,8 @@ impl FineTuner {
             bias_sigmoid(pre, n_out, &rbm.hbias, &mut above[0]);
         }
         let top = self.acts.last().expect("a layer");
-        let n_top = top.len() / b;
-        gemm(&mut self.probs, b, c, n_top, top, false, &net.classifier_w, false, 1.0, false);
-        softmax_rows(&mut self.probs, &net.classifier_b);
-        // δ_out = (p - onehot(y)) / b, and the loss -(1/b) Σ_r log p[r, y_r]
-        let mut loss = 0f64;
-        let delta = &mut self.delta[..b * c];
-        for (r, &k) in y.iter().enumerate() {
-            loss -= (self.probs[r * c + k].max(f32::MIN_POSITIVE) as f64).ln();
-            for j in 0..c {
-                delta[r * c + j] = (self.probs[r * c + j] - if j == k { 1.0 } else { 0.0 }) / b as f32;
-            }
-        }
+        let (cw, cb) = (&net.classifier_w, &net.classifier_b);
+        let loss = output_delta(top, cw, cb, y, &mut self.probs, &mut self.delta[..b * c]);
         // backward, top down: the classifier, then each layer
         let layers = net.layers.len();
         for l in (0..=layers).rev() {
@@ -118,7 +111,7 @@ impl FineTuner {
                 std::mem::swap(&mut self.delta, &mut self.back);
             }
         }
-        Ok(loss / b as f64)
+        Ok(loss)
     }
 }
 
@@ -399,16 +392,8 @@ impl Local {
         let c = self.cb.len();
         let top = self.acts.last().expect("a layer");
         let n_top = top.len() / b;
-        gemm(&mut self.probs, b, c, n_top, top, false, &self.cw, false, 1.0, false);
-        softmax_rows(&mut self.probs, &self.cb);
-        let mut loss = 0f64;
         let d_out = &mut self.dcols[..b * c];
-        for (r, &k) in self.labels.iter().enumerate() {
-            loss -= (self.probs[r * c + k].max(f32::MIN_POSITIVE) as f64).ln();
-            for j in 0..c {
-                d_out[r * c + j] = (self.probs[r * c + j] - if j == k { 1.0 } else { 0.0 }) / b as f32;
-            }
-        }
+        let loss = output_delta(top, &self.cw, &self.cb, &self.labels, &mut self.probs, d_out);
         let back = &mut self.back[..b * n_top];
         gemm(back, b, n_top, c, d_out, false, &self.cw, true, 1.0, false);
         gemm(&mut self.cw, n_top, c, b, top, true, d_out, false, -lr, true);
@@ -420,6 +405,24 @@ impl Local {
         for ((d, &bk), &a) in self.delta[..b * n_top].iter_mut().zip(back.iter()).zip(top) {
             *d = bk * (a * (1.0 - a));
         }
-        loss / b as f64
+        loss
     }
+}
+
+/// The classifier's forward pass and output delta for a minibatch of b rows:
+/// p = softmax(h_L W_c + b_c) into `probs` `[b, c]`, δ_out = (p - onehot(y)) / b
+/// into `d_out` `[b, c]`; returns the mean cross-entropy -(1/b) Σ_r log p[r, y_r].
+/// Shapes: `top` h_L `[b, n_L]`, `cw` `[n_L, c]`, `cb` `[c]`, `y` `[b]`.
+fn output_delta(top: &[f32], cw: &[f32], cb: &[f32], y: &[usize], probs: &mut [f32], d_out: &mut [f32]) -> f64 {
+    let (b, c) = (y.len(), cb.len());
+    gemm(probs, b, c, top.len() / b, top, false, cw, false, 1.0, false);
+    softmax_rows(probs, cb);
+    let mut loss = 0f64;
+    for (r, &k) in y.iter().enumerate() {
+        loss -= (probs[r * c + k].max(f32::MIN_POSITIVE) as f64).ln();
+        for j in 0..c {
+            d_out[r * c + j] = (probs[r * c + j] - if j == k { 1.0 } else { 0.0 }) / b as f32;
+        }
+    }
+    loss / b as f64
 }
