@@ -121,11 +121,9 @@ pub type Minibatches<'a> = dyn Fn(usize, &mut [f32], &mut [usize]) -> Result<()>
 
 impl FineTuner {
     /// The threads [`FineTuner::steps`] runs `net` on when given `n_threads`:
-    /// at most one per two 8-unit groups of the narrowest layer (a block one
-    /// unit wide would make its products matrix-vector ones, which faer sums
-    /// in another order).
+    /// at most one per 8-unit group of the narrowest layer.
     pub fn team_size(net: &Dbn, n_threads: usize) -> usize {
-        let narrowest = net.layers.iter().map(|r| r.n_visible.min(r.n_hidden).div_ceil(8) / 2).min().unwrap_or(1);
+        let narrowest = net.layers.iter().map(|r| r.n_visible.min(r.n_hidden).div_ceil(8)).min().unwrap_or(1);
         n_threads.clamp(1, narrowest.max(1))
     }
 

@@ -35,6 +35,24 @@ pub fn gemm(
     if m == 0 || n == 0 {
         return;
     }
+    if n == 1 && k > 0 {
+        // a one-column product is a matrix-vector one to faer, summed in
+        // another order than two columns or more (see dense_rows): b's column
+        // twice, and the first column of the result kept
+        thread_local!(static TWO: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) });
+        TWO.with(|two| {
+            let (b2, d2) = &mut *two.borrow_mut();
+            b2.clear();
+            b2.extend(b[..k].iter().flat_map(|&v| [v, v]));
+            d2.clear();
+            d2.extend(dst[..m].iter().flat_map(|&v| [v, v]));
+            gemm(d2, m, 2, k, a, a_t, b2, false, alpha, add);
+            for (d, pair) in dst.iter_mut().zip(d2.chunks_exact(2)) {
+                *d = pair[0];
+            }
+        });
+        return;
+    }
     let a = if a_t { MatRef::from_row_major_slice(a, k, m).transpose() } else { MatRef::from_row_major_slice(a, m, k) };
     let b = if b_t { MatRef::from_row_major_slice(b, n, k).transpose() } else { MatRef::from_row_major_slice(b, k, n) };
     let accum = if add { Accum::Add } else { Accum::Replace };
@@ -748,6 +766,24 @@ pub fn dense_rows(
         for r in 0..m {
             dst[r * ldd..r * ldd + n].fill(0.0);
         }
+        return;
+    }
+    if n == 1 && ldw >= 2 {
+        // faer takes a one-column product for a matrix-vector one and sums it
+        // in another order than a block of two or more columns, which would
+        // make a slab one unit wide give other bits than the whole: so two
+        // columns (the second from w's padding or its next column) into
+        // scratch, and the first kept. (Regression test:
+        // a_slab_one_unit_wide_does_not_change_the_parameters.)
+        thread_local!(static TWO_COLUMNS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) });
+        TWO_COLUMNS.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            buf.resize(2 * m, 0.0);
+            dense_rows(&mut buf, 2, x, m, k, w, ldw, 2, alpha);
+            for r in 0..m {
+                dst[r * ldd] = buf[2 * r];
+            }
+        });
         return;
     }
     // (faer 0.24's `MatMut::from_row_major_slice_with_stride_mut` lays the

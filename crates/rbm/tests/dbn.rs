@@ -93,10 +93,10 @@ fn the_fine_tuners_steps_are_the_reference_sgd_steps() {
 
 #[test]
 fn the_fine_tuners_threads_take_the_same_steps_as_one_thread() {
-    // 48-56-49 with 3 classes: 6 or 7 groups of 8 units per layer (the last
-    // of 49 one unit wide), so up to 3 threads of two groups or more;
-    // 12 minibatches of 7 rows, each different
-    let mut start = Dbn::new(vec![random_rbm(48, 56, 0.8, 3), random_rbm(56, 49, 0.8, 4)], 3).unwrap();
+    // 56-56-49 with 3 classes: 7 groups of 8 units per layer (the last of 49
+    // one unit wide, a block of its own on 7 threads); 12 minibatches of 7
+    // rows, each different
+    let mut start = Dbn::new(vec![random_rbm(56, 56, 0.8, 3), random_rbm(56, 49, 0.8, 4)], 3).unwrap();
     start.classifier_w = (0..147).map(|k| ((k * 7 % 11) as f32 - 5.0) / 6.0).collect();
     let fill = |i: usize, x: &mut [f32], y: &mut [usize]| -> rbm::Result<()> {
         for (k, v) in x.iter_mut().enumerate() {
@@ -114,7 +114,7 @@ fn the_fine_tuners_threads_take_the_same_steps_as_one_thread() {
     };
     let (mut reference, mut ref_loss, mut step_loss) = (start.clone(), 0.0, 0.0);
     let (mut stepped, mut tuner) = (start.clone(), FineTuner::new(&start, 7));
-    let (mut x, mut y) = (vec![0f32; 7 * 48], vec![0usize; 7]);
+    let (mut x, mut y) = (vec![0f32; 7 * 56], vec![0usize; 7]);
     for i in 0..12 {
         fill(i, &mut x, &mut y).unwrap();
         ref_loss += reference.sgd_step(&x, &y, 0.5).unwrap();
@@ -122,7 +122,7 @@ fn the_fine_tuners_threads_take_the_same_steps_as_one_thread() {
     }
     // any number of threads: step in a loop, bit for bit (the loss summed alike);
     // and that is the reference up to rounding (see the test above: 1e-5)
-    for threads in [1, 2, 3] {
+    for threads in [1, 2, 3, 7] {
         assert_eq!(FineTuner::team_size(&start, threads), threads);
         let (d, loss) = run(threads);
         assert!(d == stepped, "{threads} threads: not the same bits as step");

@@ -225,6 +225,31 @@ fn parameters_do_not_depend_on_the_thread_count() {
 }
 
 #[test]
+fn a_slab_one_unit_wide_does_not_change_the_parameters() {
+    // 97 x 17: each layer's last 8-unit group is one unit wide, and 16 threads
+    // on 16 parts give it a slab of its own; dense grey rows (no zeros) and
+    // hidden states near 50% make every product a dense one, a matrix-vector
+    // product for that slab
+    let run = |threads: usize| {
+        let mut rng = rbm::Stream::new(8, 1);
+        let values: Vec<f32> = (0..40 * 97).map(|_| 0.05 + 0.9 * rng.uniform() as f32).collect();
+        let data = rbm::RowMatrix::new(&values, 97).unwrap();
+        let mut cfg = train_config(Method::Cd, 1, 0.05, 10, 2, 17, 31, 40);
+        cfg.n_parts = 16;
+        let mut t = Trainer::new(&Rbm::init(97, 17, 31).unwrap(), checked(&cfg)).unwrap();
+        let mut costs = Vec::new();
+        while !t.done() {
+            costs.extend(t.run(&data, 4, threads).unwrap());
+        }
+        (t.rbm(), costs)
+    };
+    let one = run(1);
+    for threads in [2, 16] {
+        assert_eq!(one, run(threads), "1 and {threads} threads");
+    }
+}
+
+#[test]
 fn large_preactivations_give_finite_costs_and_updates() {
     // Weights of ±1000 put every pre-activation near ±1000.
     for method in [Method::Pcd, Method::Cd] {
