@@ -95,7 +95,7 @@ pub(crate) struct DbnTrainArgs {
     #[arg(long, value_name = "DIR", default_value = "dbn")]
     #[serde(skip)]
     pub(crate) out: PathBuf,
-    /// Worker threads (default: all cores).
+    /// Worker threads of both phases (default: all cores); results do not depend on it.
     #[arg(long)]
     #[serde(skip)]
     pub(crate) threads: Option<usize>,
