@@ -353,6 +353,12 @@ impl Tuner {
         n_threads: usize,
     ) -> PyResult<f64> {
         let (v, nv, b) = (slice2(&x)?, x.shape()[1], self.batch);
+        if nv != self.net.layers[0].n_visible {
+            return Err(PyValueError::new_err(format!(
+                "rows of {nv} values; the network takes {}",
+                self.net.layers[0].n_visible
+            )));
+        }
         if end * b > y.len() || end * b * nv > v.len() {
             return Err(PyValueError::new_err("minibatches past the end of the data"));
         }
