@@ -333,11 +333,7 @@ impl Engine {
                         w[i * ldw + jj] = rbm.w[i * nh + j];
                     }
                 }
-                for j in 0..nh {
-                    for (ii, i) in vcols.clone().enumerate() {
-                        wt[j * ldwt + ii] = rbm.w[i * nh + j];
-                    }
-                }
+                transpose_rows(&mut wt, ldwt, &rbm.w, nh, &vcols);
                 let own = Own {
                     w,
                     ldw,
@@ -667,6 +663,16 @@ pub(crate) fn gather_cols(dst: &mut [f32], src: &[f32], width: usize, cols: &Ran
     }
     for (d, s) in dst.chunks_exact_mut(width).zip(src.chunks_exact(m)) {
         d[cols.clone()].copy_from_slice(s);
+    }
+}
+
+/// Rows `rows` of a row-major `[.., n_cols]` matrix `w`, transposed into
+/// `dst` `[n_cols, ld]`: `dst[j, i - rows.start] = w[i, j]`.
+pub(crate) fn transpose_rows(dst: &mut [f32], ld: usize, w: &[f32], n_cols: usize, rows: &Range<usize>) {
+    for j in 0..n_cols {
+        for (ii, i) in rows.clone().enumerate() {
+            dst[j * ld + ii] = w[i * n_cols + j];
+        }
     }
 }
 

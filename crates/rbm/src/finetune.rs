@@ -14,7 +14,7 @@
 //! sequence of steps on a team of threads, with the same bits.
 
 use crate::dbn::{softmax_rows, Dbn};
-use crate::engine::{gather_cols, run_team, scatter_cols, unit_split};
+use crate::engine::{gather_cols, run_team, scatter_cols, transpose_rows, unit_split};
 use crate::error::{RbmError, Result};
 use crate::math::{bias_sigmoid, gemm};
 use std::ops::Range;
@@ -330,11 +330,7 @@ impl Share {
                     return Vec::new();
                 }
                 let mut block = vec![0f32; r.n_hidden * rr.len()];
-                for (ii, i) in rr.clone().enumerate() {
-                    for j in 0..r.n_hidden {
-                        block[j * rr.len() + ii] = r.w[i * r.n_hidden + j];
-                    }
-                }
+                transpose_rows(&mut block, rr.len(), &r.w, r.n_hidden, rr);
                 block
             })
             .collect();
