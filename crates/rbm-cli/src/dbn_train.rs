@@ -13,7 +13,7 @@
 use crate::dbn::DbnTrainArgs;
 use crate::*;
 use rbm::data::OwnedRows;
-use rbm::dbn::{Dbn, LayerFeatures, Patience};
+use rbm::dbn::{Dbn, Dropout, LayerFeatures, Patience};
 use rbm::finetune::FineTuner;
 use rbm::modelfile::{load_dbn_checkpoint, save_dbn, save_dbn_checkpoint, DbnCheckpoint};
 use serde::{Deserialize, Serialize};
@@ -104,7 +104,11 @@ pub(crate) fn run_dbn_train(flags: DbnTrainArgs) -> Result<()> {
             st.args.out = dir.clone();
             (st.args.clone(), Some((ck, st)))
         }
-        None => (flags, None),
+        None => {
+            let mut a = flags;
+            a.apply_preset();
+            (a, None)
+        }
     };
     check_flags(&a)?;
     let d = dbn_data(&a)?;
@@ -190,6 +194,11 @@ fn check_flags(a: &DbnTrainArgs) -> Result<()> {
     }
     if a.max_epochs == 0 {
         bail!("--max-epochs: must be at least 1");
+    }
+    for (flag, p) in [("--dropout-input", a.dropout_input), ("--dropout-hidden", a.dropout_hidden)] {
+        if !(0.0..1.0).contains(&p) {
+            bail!("{flag}: a probability in [0, 1), got {p}");
+        }
     }
     Ok(())
 }
@@ -331,7 +340,8 @@ impl Run<'_> {
             best: tu.best.parse().context("the checkpoint's best validation error")?,
             best_iter: tu.best_iter,
         };
-        let mut tuner = FineTuner::new(net, b);
+        let dropout = Dropout::new(a.dropout_input, a.dropout_hidden, a.seed).map_err(flagged)?;
+        let mut tuner = FineTuner::new(net, b).with_dropout(dropout);
         let mut since = Instant::now();
         let mut save = |tu: &Tuning, patience: &Patience, st: &mut RunState, net: &Dbn, best: &Dbn| -> Result<()> {
             let mut tu = tu.clone();
@@ -363,6 +373,8 @@ impl Run<'_> {
                     yb.copy_from_slice(&d.train_y[at * b..(at + 1) * b]);
                     Ok(())
                 };
+                // dropout's masks of step `iter` (the same after a resume)
+                tuner.set_step_index(iter as u64);
                 tu.cost += tuner.steps(net, run, a.finetune_lr, self.n_threads, &fill)?;
                 (tu.iter, tu.batch) = (iter + run, batch + run);
                 let last = iter + run - 1;

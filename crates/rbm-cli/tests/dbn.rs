@@ -103,6 +103,9 @@ fn bad_dbn_flags_and_inputs_are_refused() {
     let o = o.to_str().unwrap();
     fails(&["dbn", "train", "--layers", "10,0", "--out", o], &["--layers"], &d);
     fails(&["dbn", "train", "--finetune-lr", "0", "--out", o], &["--finetune-lr"], &d);
+    fails(&["dbn", "train", "--dropout-hidden", "1", "--out", o], &["--dropout-hidden", "[0, 1)"], &d);
+    fails(&["dbn", "train", "--dropout-input", "-0.1", "--out", o], &["--dropout-input"], &d);
+    fails(&["dbn", "train", "--preset", "better", "--layers", "5", "--out", o], &["--preset", "--layers"], &d);
     fails(&["dbn", "eval", "--model", d.join("missing.safetensors").to_str().unwrap()], &["missing.safetensors"], &d);
     let rbm_file = d.join("rbm.safetensors");
     let rbm = rbm::Rbm::init(784, 5, 1).unwrap();
@@ -139,11 +142,12 @@ fn a_dbn_trains_on_a_data_file_with_labels_and_a_seeded_validation_split() {
     fails(&["dbn", "train", "--data", xp, "--out", never.to_str().unwrap()], &["x.npy", "--labels"], &w);
 }
 
-/// `rbm dbn train` of 300-200 units on 5,000 images into `out`: about a
-/// tenth of a second per epoch of either phase, long enough for a signal
-/// sent at the start of a phase to land inside it.
+/// `rbm dbn train` of 300-200 units on 5,000 images into `out`, fine-tuned
+/// with dropout: about a tenth of a second per epoch of either phase, long
+/// enough for a signal sent at the start of a phase to land inside it.
 fn resumable_args(out: &std::path::Path) -> Vec<String> {
-    let args = "dbn train --layers 300,200 --pretrain-epochs 3 --max-epochs 4 --train-size 5000 --threads 2 --out";
+    let args = "dbn train --layers 300,200 --pretrain-epochs 3 --max-epochs 4 --train-size 5000 --threads 2 \
+                --dropout-input 0.2 --dropout-hidden 0.5 --out";
     args.split(' ').map(String::from).chain([out.to_str().unwrap().to_string()]).collect()
 }
 

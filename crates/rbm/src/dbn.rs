@@ -63,10 +63,24 @@ impl Dbn {
 
     /// The forward pass over rows `x` `[n, n_in]` (see the module's rule).
     pub fn forward(&self, x: &[f32]) -> Forward {
+        self.forward_dropped(x, None)
+    }
+
+    /// The forward pass of a training step with dropout: `drop` = (the
+    /// dropout, the step's index) masks the input and every hidden layer,
+    /// h̃_l = m_l ⊙ sigm(h̃_(l-1) W_l + hbias_l) / q_l ([`Dropout::apply`]).
+    pub fn forward_dropped(&self, x: &[f32], drop: Option<(&Dropout, u64)>) -> Forward {
         let n = x.len() / self.layers[0].n_visible;
         let mut acts = vec![x.to_vec()];
-        for rbm in &self.layers {
-            acts.push(rbm.propup(acts.last().expect("an input")).mean);
+        if let Some((d, step)) = drop {
+            d.apply(&mut acts[0], 0..self.layers[0].n_visible, 0, step);
+        }
+        for (l, rbm) in self.layers.iter().enumerate() {
+            let mut h = rbm.propup(acts.last().expect("an input")).mean;
+            if let Some((d, step)) = drop {
+                d.apply(&mut h, 0..rbm.n_hidden, l + 1, step);
+            }
+            acts.push(h);
         }
         let (h, k, c) =
             (acts.last().expect("a layer"), self.layers.last().expect("a layer").n_hidden, self.n_classes());
@@ -91,7 +105,15 @@ impl Dbn {
     /// layer l from the top, dW_l = h_(l-1)^T δ_l, dhbias_l = Σ_rows δ_l and
     /// δ_(l-1) = δ_l W_l^T ⊙ h_(l-1) (1 - h_(l-1)).
     pub fn gradients(&self, x: &[f32], y: &[usize]) -> Result<(f64, Dbn)> {
-        let f = self.forward(x);
+        self.gradients_dropped(x, y, None)
+    }
+
+    /// [`Dbn::gradients`] of the network thinned by dropout's masks for step
+    /// `drop.1` (none when `drop` is None): the loss of
+    /// [`Dbn::forward_dropped`], and its gradient, where a hidden layer's
+    /// h̃ = m ⊙ sigm(a) / q has dh̃/da = m sigm(a) (1 - sigm(a)) / q = h̃ (1 - q h̃).
+    pub fn gradients_dropped(&self, x: &[f32], y: &[usize], drop: Option<(&Dropout, u64)>) -> Result<(f64, Dbn)> {
+        let f = self.forward_dropped(x, drop);
         let (n, c) = (y.len(), self.n_classes());
         if n * self.layers[0].n_visible != x.len() {
             return Err(RbmError::Shape(format!("{} labels for {} rows", n, x.len() / self.layers[0].n_visible)));
@@ -116,8 +138,9 @@ impl Dbn {
         gemm(&mut back, n, k, c, &delta, false, &self.classifier_w, true, 1.0, false);
         for l in (0..self.layers.len()).rev() {
             let (rbm, h, below) = (&self.layers[l], &f.acts[l + 1], &f.acts[l]);
+            let q = drop.map_or(1.0, |(d, _)| d.keep(l + 1));
             for (d, &a) in back.iter_mut().zip(h) {
-                *d *= a * (1.0 - a);
+                *d *= a * (1.0 - q * a);
             }
             let gl = &mut g.layers[l];
             gemm(&mut gl.w, rbm.n_visible, rbm.n_hidden, n, below, true, &back, false, 1.0, false);
@@ -134,7 +157,13 @@ impl Dbn {
     /// One step of SGD on the minibatch (`x`, `y`) at rate `lr`; returns the
     /// minibatch's mean cross-entropy before the step.
     pub fn sgd_step(&mut self, x: &[f32], y: &[usize], lr: f32) -> Result<f64> {
-        let (loss, g) = self.gradients(x, y)?;
+        self.sgd_step_dropped(x, y, lr, None)
+    }
+
+    /// [`Dbn::sgd_step`] on the network thinned by dropout's masks for step
+    /// `drop.1` ([`Dbn::gradients_dropped`]).
+    pub fn sgd_step_dropped(&mut self, x: &[f32], y: &[usize], lr: f32, drop: Option<(&Dropout, u64)>) -> Result<f64> {
+        let (loss, g) = self.gradients_dropped(x, y, drop)?;
         for (rbm, gl) in self.layers.iter_mut().zip(&g.layers) {
             axpy(&mut rbm.w, &gl.w, -lr);
             axpy(&mut rbm.hbias, &gl.hbias, -lr);
@@ -192,6 +221,96 @@ impl Dbn {
             .collect();
         Dbn { layers, classifier_w: vec![0.0; self.classifier_w.len()], classifier_b: vec![0.0; self.n_classes()] }
     }
+}
+
+/// Dropout in fine-tuning (Srivastava et al. 2014), inverted: in a training
+/// step each input unit is dropped with probability `input` and each hidden
+/// unit with probability `hidden`, and the units kept are scaled by 1/q
+/// (q = 1 - p, the probability of keeping), h̃ = m ⊙ h / q with m ~
+/// Bernoulli(q), so that E[h̃] = h and the network predicts with its weights
+/// as they are. A mask is a pure function of (seed, step, layer, row, unit):
+/// any thread computes any unit's mask, and a resumed run draws the same.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dropout {
+    /// the probability of dropping an input unit, in [0, 1)
+    pub input: f32,
+    /// the probability of dropping a hidden unit, in [0, 1)
+    pub hidden: f32,
+    pub seed: u64,
+}
+
+impl Dropout {
+    /// No unit dropped.
+    pub fn none() -> Self {
+        Dropout { input: 0.0, hidden: 0.0, seed: 0 }
+    }
+
+    /// Checked: both probabilities in [0, 1).
+    pub fn new(input: f32, hidden: f32, seed: u64) -> Result<Self> {
+        for (name, p) in [("dropout input", input), ("dropout hidden", hidden)] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(RbmError::param(name, format!("a probability in [0, 1), got {p}")));
+            }
+        }
+        Ok(Dropout { input, hidden, seed })
+    }
+
+    /// Whether any unit is ever dropped.
+    pub fn is_active(&self) -> bool {
+        self.input > 0.0 || self.hidden > 0.0
+    }
+
+    /// The probability of dropping a unit of layer `layer` (0: the input).
+    pub fn rate(&self, layer: usize) -> f32 {
+        if layer == 0 {
+            self.input
+        } else {
+            self.hidden
+        }
+    }
+
+    /// q = 1 - p, the probability of keeping a unit of layer `layer`.
+    pub fn keep(&self, layer: usize) -> f32 {
+        1.0 - self.rate(layer)
+    }
+
+    /// Whether unit `unit` of row `row` of layer `layer` is kept in step
+    /// `step`: the top 24 bits of a SplitMix64 word, as u in [0, 1), at
+    /// least p. The row's key is mixed from (seed, step, layer, row); its
+    /// units take consecutive SplitMix64 outputs from there.
+    pub fn kept(&self, step: u64, layer: usize, row: usize, unit: usize) -> bool {
+        let p = self.rate(layer);
+        p == 0.0 || unit_uniform(self.row_key(step, layer, row), unit) >= p
+    }
+
+    fn row_key(&self, step: u64, layer: usize, row: usize) -> u64 {
+        use crate::rng::mix64;
+        mix64(mix64(self.seed ^ mix64(step)) ^ ((layer as u64) << 40 | row as u64))
+    }
+
+    /// Applies step `step`'s masks to a block `a` `[rows, cols.len()]`
+    /// holding units `cols` of layer `layer` (row r of the block is the
+    /// minibatch's row r): a = m ⊙ a / q. Nothing when the layer's rate is 0.
+    pub fn apply(&self, a: &mut [f32], cols: std::ops::Range<usize>, layer: usize, step: u64) {
+        let p = self.rate(layer);
+        if p == 0.0 || cols.is_empty() {
+            return;
+        }
+        let q = 1.0 - p;
+        for (r, row) in a.chunks_exact_mut(cols.len()).enumerate() {
+            let key = self.row_key(step, layer, r);
+            for (v, j) in row.iter_mut().zip(cols.clone()) {
+                *v = if unit_uniform(key, j) >= p { *v / q } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// u in [0, 1) for unit `j` of the row keyed `key`: the top 24 bits of
+/// SplitMix64's output (j + 1) steps on from `key`.
+fn unit_uniform(key: u64, j: usize) -> f32 {
+    let z = crate::rng::mix64(key.wrapping_add((j as u64 + 1).wrapping_mul(crate::rng::GOLDEN_GAMMA)));
+    (z >> 40) as f32 * (1.0 / 16_777_216.0)
 }
 
 /// Each row of `a` `[n, c]` replaced by softmax(a_row + bias), `bias` `[c]`:

@@ -823,14 +823,17 @@ impl Engine {
             // v_mean = sigma (beta h W^T) + b_beta, where b_beta = beta b + (1 - beta) b_base
             // (the product of the base model's Gaussians and the model's, annealing)
             let Own { vbias, vb_eff, sigma, pre_v, v_mean, vis_streams, noise, .. } = own;
+            // vb_eff = b_beta / sigma, `[mv]`, once per phase: the rows' pass below has no division
             for (i, e) in vb_eff.iter_mut().enumerate() {
                 let base = base_vbias.map_or(0.0, |v| v[slab.vcols.start + i]);
-                *e = if base_vbias.is_none() && beta == 1.0 { vbias[i] } else { beta * vbias[i] + (1.0 - beta) * base };
+                let b_beta =
+                    if base_vbias.is_none() && beta == 1.0 { vbias[i] } else { beta * vbias[i] + (1.0 - beta) * base };
+                *e = b_beta / sigma[i];
             }
             for (p, m) in pre_v.chunks_exact_mut(mv.max(1)).zip(v_mean.chunks_exact_mut(mv.max(1))).take(b) {
-                for i in 0..mv {
-                    p[i] = beta * p[i] + vb_eff[i] / sigma[i];
-                    m[i] = sigma[i] * p[i];
+                for (((p, m), &e), &s) in p.iter_mut().zip(m.iter_mut()).zip(vb_eff.iter()).zip(sigma.iter()) {
+                    *p = beta * *p + e;
+                    *m = s * *p;
                 }
             }
             let mut v = slab.v.write().unwrap();

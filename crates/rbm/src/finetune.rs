@@ -11,14 +11,16 @@
 //! only then W_l's update.
 //!
 //! [`FineTuner::step`] runs on one thread; [`FineTuner::steps`] runs a
-//! sequence of steps on a team of threads, with the same bits.
+//! sequence of steps on a team of threads, with the same bits. Either may
+//! thin the network by dropout ([`FineTuner::with_dropout`]): step i masks
+//! its units as [`Dropout::apply`] does for step i, whichever thread runs it.
 
-use crate::dbn::{softmax_rows, Dbn};
+use crate::dbn::{softmax_rows, Dbn, Dropout};
 use crate::engine::{gather_cols, run_team, scatter_cols, transpose_rows, unit_split};
 use crate::error::{RbmError, Result};
 use crate::math::{bias_sigmoid, gemm};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 
 /// The buffers of [`FineTuner::step`] for minibatches of `batch` rows.
@@ -33,6 +35,9 @@ pub struct FineTuner {
     /// `[batch, max n_l]`: δ of the layer in hand, and of the one below
     delta: Vec<f32>,
     back: Vec<f32>,
+    dropout: Dropout,
+    /// the index of the next step (the dropout masks' step)
+    next_step: u64,
 }
 
 impl FineTuner {
@@ -48,12 +53,31 @@ impl FineTuner {
             probs: vec![0f32; batch * net.n_classes()],
             delta: vec![0f32; batch * widest],
             back: vec![0f32; batch * widest],
+            dropout: Dropout::none(),
+            next_step: 0,
         }
+    }
+
+    /// The same fine-tuner, with dropout in every step from now on.
+    pub fn with_dropout(mut self, dropout: Dropout) -> Self {
+        self.dropout = dropout;
+        self
+    }
+
+    /// The index of the next step: dropout's masks depend on it.
+    pub fn step_index(&self) -> u64 {
+        self.next_step
+    }
+
+    /// Sets the index of the next step (a resumed run goes on from its own).
+    pub fn set_step_index(&mut self, step: u64) {
+        self.next_step = step;
     }
 
     /// One SGD step on the minibatch (`x` `[batch, n_in]`, labels `y`
     /// `[batch]`) at rate `lr`; returns its mean cross-entropy before the
-    /// step. The same update as [`Dbn::sgd_step`], up to rounding.
+    /// step. The same update as [`Dbn::sgd_step`] (with dropout,
+    /// [`Dbn::sgd_step_dropped`] of the step's index), up to rounding.
     pub fn step(&mut self, net: &mut Dbn, x: &[f32], y: &[usize], lr: f32) -> Result<f64> {
         let (b, c) = (self.batch, net.n_classes());
         if y.len() != b || x.len() != b * net.layers[0].n_visible {
@@ -67,14 +91,19 @@ impl FineTuner {
         if let Some(&bad) = y.iter().find(|&&k| k >= c) {
             return Err(RbmError::param("labels", format!("label {bad} of {c} classes")));
         }
+        let (drop, step) = (self.dropout, self.next_step);
+        self.next_step += 1;
         // forward: h_l = sigm(h_(l-1) W_l + hbias_l), p = softmax(h_L W_c + b_c)
+        // (with dropout, x and each h_l masked: h̃ = m ⊙ h / q)
         self.acts[0].copy_from_slice(x);
+        drop.apply(&mut self.acts[0], 0..x.len() / b, 0, step);
         for (l, rbm) in net.layers.iter().enumerate() {
             let (below, above) = self.acts.split_at_mut(l + 1);
             let (n_in, n_out) = (rbm.n_visible, rbm.n_hidden);
             let pre = &mut self.pre[..b * n_out];
             gemm(pre, b, n_out, n_in, &below[l], false, &rbm.w, false, 1.0, false);
             bias_sigmoid(pre, n_out, &rbm.hbias, &mut above[0]);
+            drop.apply(&mut above[0], 0..n_out, l + 1, step);
         }
         let top = self.acts.last().expect("a layer");
         let (cw, cb) = (&net.classifier_w, &net.classifier_b);
@@ -104,9 +133,10 @@ impl FineTuner {
                 }
             }
             if l > 0 {
-                // δ_(l-1) = (δ_l W_l^T) ⊙ h_(l-1) (1 - h_(l-1))
+                // δ_(l-1) = (δ_l W_l^T) ⊙ h_(l-1) (1 - h_(l-1)); with dropout h̃ (1 - q h̃)
+                let q = drop.keep(l);
                 for (d, &a) in self.back[..b * n_in].iter_mut().zip(below) {
-                    *d *= a * (1.0 - a);
+                    *d *= a * (1.0 - q * a);
                 }
                 std::mem::swap(&mut self.delta, &mut self.back);
             }
@@ -143,6 +173,7 @@ impl FineTuner {
         let n_in = net.layers[0].n_visible;
         let (mut x, mut y) = (vec![0f32; b * n_in], vec![0usize; b]);
         let t = Self::team_size(net, n_threads);
+        let (drop, first) = (self.dropout, self.next_step);
         if t == 1 {
             let mut loss = 0.0;
             for i in 0..n {
@@ -155,6 +186,8 @@ impl FineTuner {
         let batch = RwLock::new((x, y));
         let failure: Mutex<Option<RbmError>> = Mutex::new(None);
         let failed = AtomicBool::new(false);
+        // the steps taken: n, or the index of the minibatch that failed
+        let taken = AtomicUsize::new(n);
         let loss = Mutex::new(0f64);
         run_team(t, |ctx| {
             let me = &shares[ctx.tid];
@@ -171,8 +204,10 @@ impl FineTuner {
                         Some(&bad) => Err(RbmError::param("labels", format!("label {bad} of {c} classes"))),
                         None => Ok(()),
                     });
+                    drop.apply(x, 0..n_in, 0, first + i as u64);
                     if let Err(e) = outcome {
                         failure.lock().unwrap().get_or_insert(e);
+                        taken.store(i, Ordering::Relaxed);
                         failed.store(true, Ordering::Relaxed);
                     }
                 }
@@ -195,6 +230,7 @@ impl FineTuner {
                         gemm(pre, b, m, n_in, &acts[l], false, &wc[l], false, 1.0, false);
                         let mut out = me.published[cycle % 2].write().unwrap();
                         bias_sigmoid(pre, m, &hbias[l], &mut out[..b * m]);
+                        drop.apply(&mut out[..b * m], me.cols[l].clone(), l + 1, first + i as u64);
                     }
                     ctx.sync();
                     let n_out = local.acts[l + 1].len() / b;
@@ -204,7 +240,7 @@ impl FineTuner {
                     }
                     cycle += 1;
                 }
-                let step_loss = local.classifier(lr);
+                let step_loss = local.classifier(lr, drop.keep(layers));
                 if ctx.tid == 0 {
                     *loss.lock().unwrap() += step_loss;
                 }
@@ -216,7 +252,8 @@ impl FineTuner {
                     let delta = &delta[..b * n_out];
                     if l > 0 {
                         // back[:, R_t] = δ W_l[R_t, :]^T, from W_l before its update;
-                        // δ_(l-1)[:, R_t] = back ⊙ h (1 - h)
+                        // δ_(l-1)[:, R_t] = back ⊙ h (1 - h); with dropout h̃ (1 - q h̃)
+                        let q = drop.keep(l);
                         let back = &mut back[..b * r.len()];
                         gemm(back, b, r.len(), n_out, delta, false, &wr[l], false, 1.0, false);
                         let mut out = me.published[cycle % 2].write().unwrap();
@@ -226,7 +263,7 @@ impl FineTuner {
                         {
                             let h = &acts[l][row * n_in + r.start..row * n_in + r.end];
                             for ((o, &d), &a) in o.iter_mut().zip(bk).zip(h) {
-                                *o = d * (a * (1.0 - a));
+                                *o = d * (a * (1.0 - q * a));
                             }
                         }
                         // W_l[R_t, :]^T += -lr δ^T h[:, R_t]
@@ -258,6 +295,7 @@ impl FineTuner {
         for (k, s) in shares.into_iter().enumerate() {
             s.write_into(net, k == 0);
         }
+        self.next_step = first + taken.into_inner() as u64;
         match failure.into_inner().unwrap() {
             Some(e) => Err(e),
             None => Ok(loss.into_inner().unwrap()),
@@ -381,7 +419,8 @@ impl Local {
     /// softmax(h_L W_c + b_c), δ_out = (p - onehot(y)) / b, then δ_L =
     /// (δ_out W_c^T) ⊙ h_L (1 - h_L) whole into `delta` (from W_c before its
     /// update), and W_c's update. Returns the minibatch's mean cross-entropy.
-    fn classifier(&mut self, lr: f32) -> f64 {
+    /// `q`: dropout's probability of keeping a unit of h_L (1 without dropout).
+    fn classifier(&mut self, lr: f32, q: f32) -> f64 {
         let b = self.batch;
         let c = self.cb.len();
         let top = self.acts.last().expect("a layer");
@@ -397,7 +436,7 @@ impl Local {
             }
         }
         for ((d, &bk), &a) in self.delta[..b * n_top].iter_mut().zip(back.iter()).zip(top) {
-            *d = bk * (a * (1.0 - a));
+            *d = bk * (a * (1.0 - q * a));
         }
         loss
     }

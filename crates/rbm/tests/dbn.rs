@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use rbm::dbn::{Dbn, LayerFeatures, Patience};
+use rbm::dbn::{Dbn, Dropout, LayerFeatures, Patience};
 use rbm::finetune::FineTuner;
 use rbm::{DataRows, RowMatrix};
 
@@ -146,6 +146,137 @@ fn the_fine_tuners_threads_take_the_same_steps_as_one_thread() {
     for threads in [1, 2] {
         let mut d = start.clone();
         assert!(FineTuner::new(&d, 7).steps(&mut d, 12, 0.5, threads, &bad).is_err(), "{threads} threads");
+    }
+}
+
+#[test]
+fn dropouts_masks_keep_each_unit_with_probability_q_independently() {
+    // 200 rows x 1000 units = 2e5 draws per rate: the kept fraction's standard
+    // error is sqrt(p q / 2e5) <= 1.2e-3, so 6e-3 is 5 standard errors
+    for (p, layer) in [(0.5f32, 1), (0.2, 0)] {
+        let d = Dropout::new(p, p, 42).unwrap();
+        let mut a = vec![1f32; 200 * 1000];
+        d.apply(&mut a, 0..1000, layer, 9);
+        let kept = a.iter().filter(|&&v| v != 0.0).count() as f64 / a.len() as f64;
+        assert!((kept - (1.0 - p as f64)).abs() < 6e-3, "p {p}: kept {kept}");
+        // the kept units are scaled by 1/q, so the mean stays 1 (same tolerance / q)
+        let mean = a.iter().map(|&v| v as f64).sum::<f64>() / a.len() as f64;
+        assert!((mean - 1.0).abs() < 6e-3 / (1.0 - p as f64), "p {p}: mean {mean}");
+        assert!(a.iter().all(|&v| v == 0.0 || v == 1.0 / (1.0 - p)));
+        // another step, row or unit is another draw: two masks agree on a unit
+        // with probability p^2 + q^2 (same tolerance)
+        let mut b = vec![1f32; 200 * 1000];
+        d.apply(&mut b, 0..1000, layer, 10);
+        let agree = a.iter().zip(&b).filter(|(x, y)| (**x == 0.0) == (**y == 0.0)).count() as f64 / a.len() as f64;
+        let want = (p * p + (1.0 - p) * (1.0 - p)) as f64;
+        assert!((agree - want).abs() < 6e-3, "p {p}: steps 9 and 10 agree on {agree}, independent masks on {want}");
+        let rows_agree = a[..1000].iter().zip(&a[1000..2000]).filter(|(x, y)| (**x == 0.0) == (**y == 0.0)).count();
+        assert!(rows_agree < 1000, "rows 0 and 1 have the same mask");
+        // a block of columns gets the masks of those units in the whole layer
+        let mut block = vec![1f32; 200 * 300];
+        d.apply(&mut block, 500..800, layer, 9);
+        for r in 0..200 {
+            assert_eq!(block[r * 300..(r + 1) * 300], a[r * 1000 + 500..r * 1000 + 800], "row {r}");
+            assert!((0..300).all(|j| d.kept(9, layer, r, 500 + j) == (block[r * 300 + j] != 0.0)));
+        }
+    }
+    // no dropout leaves the values alone; rates outside [0, 1) are refused
+    let mut a = vec![0.3f32; 50];
+    Dropout::none().apply(&mut a, 0..10, 1, 0);
+    assert!(a.iter().all(|&v| v == 0.3));
+    assert!(Dropout::new(1.0, 0.5, 0).is_err() && Dropout::new(0.2, -0.1, 0).is_err());
+}
+
+#[test]
+fn backpropagation_through_dropouts_masks_matches_finite_differences() {
+    // the thinned network of step 3 (input rate 0.3, hidden 0.4) is a fixed
+    // function of the parameters; central differences as in the test above
+    let (d, (x, y)) = (net(), batch());
+    let drop = Dropout::new(0.3, 0.4, 5).unwrap();
+    let thinned_loss = |n: &Dbn| {
+        let p = n.forward_dropped(&x, Some((&drop, 3))).probs;
+        -y.iter().enumerate().map(|(r, &k)| (p[r * 3 + k] as f64).ln()).sum::<f64>() / y.len() as f64
+    };
+    let (l, g) = d.gradients_dropped(&x, &y, Some((&drop, 3))).unwrap();
+    assert!((l - thinned_loss(&d)).abs() < 1e-5);
+    // some units are dropped, so this is not the whole network's loss
+    assert!((l - loss(&d, &x, &y)).abs() > 1e-4);
+    let eps = 1e-2f32;
+    let check = |name: &str, get: &dyn Fn(&mut Dbn) -> &mut f32, want: f32| {
+        let (mut up, mut down) = (d.clone(), d.clone());
+        *get(&mut up) += eps;
+        *get(&mut down) -= eps;
+        let fd = (thinned_loss(&up) - thinned_loss(&down)) / (2.0 * eps as f64);
+        assert!((fd - want as f64).abs() < 2e-3, "{name}: backprop {want}, finite differences {fd}");
+    };
+    for k in 0..30 {
+        check(&format!("W1[{k}]"), &|n| &mut n.layers[0].w[k], g.layers[0].w[k]);
+    }
+    for k in 0..20 {
+        check(&format!("W2[{k}]"), &|n| &mut n.layers[1].w[k], g.layers[1].w[k]);
+    }
+    for j in 0..4 {
+        check(&format!("hbias1[{j}]"), &|n| &mut n.layers[0].hbias[j], g.layers[0].hbias[j]);
+    }
+    for k in 0..12 {
+        check(&format!("Wc[{k}]"), &|n| &mut n.classifier_w[k], g.classifier_w[k]);
+    }
+}
+
+#[test]
+fn the_fine_tuners_dropout_steps_are_the_reference_steps_on_any_number_of_threads() {
+    // the 56-56-49 network of the test above, input rate 0.2, hidden 0.5
+    let mut start = Dbn::new(vec![random_rbm(56, 56, 0.8, 3), random_rbm(56, 49, 0.8, 4)], 3).unwrap();
+    start.classifier_w = (0..147).map(|k| ((k * 7 % 11) as f32 - 5.0) / 6.0).collect();
+    let drop = Dropout::new(0.2, 0.5, 11).unwrap();
+    let fill = |i: usize, x: &mut [f32], y: &mut [usize]| -> rbm::Result<()> {
+        for (k, v) in x.iter_mut().enumerate() {
+            *v = (((k + 31 * i) * 13 % 17) as f32) / 16.0;
+        }
+        for (r, l) in y.iter_mut().enumerate() {
+            *l = (r * 5 + i) % 3;
+        }
+        Ok(())
+    };
+    // the reference, and step in a loop, from step index 100 (as a resumed run)
+    let (mut reference, mut ref_loss, mut step_loss) = (start.clone(), 0.0, 0.0);
+    let mut stepped = start.clone();
+    let mut tuner = FineTuner::new(&start, 7).with_dropout(drop);
+    tuner.set_step_index(100);
+    let (mut x, mut y) = (vec![0f32; 7 * 56], vec![0usize; 7]);
+    for i in 0..12 {
+        fill(i, &mut x, &mut y).unwrap();
+        ref_loss += reference.sgd_step_dropped(&x, &y, 0.5, Some((&drop, 100 + i as u64))).unwrap();
+        step_loss += tuner.step(&mut stepped, &x, &y, 0.5).unwrap();
+    }
+    assert_eq!(tuner.step_index(), 112);
+    // up to rounding, as without dropout (1e-5)
+    let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+    assert!((step_loss - ref_loss).abs() < 1e-4);
+    for (l, (a, b)) in stepped.layers.iter().zip(&reference.layers).enumerate() {
+        assert!(max_diff(&a.w, &b.w) < 1e-5 && max_diff(&a.hbias, &b.hbias) < 1e-5, "layer {l}");
+    }
+    assert!(max_diff(&stepped.classifier_w, &reference.classifier_w) < 1e-5);
+    // dropout changed the steps: not those of the whole network
+    let mut whole = start.clone();
+    let mut plain = FineTuner::new(&start, 7);
+    plain.steps(&mut whole, 12, 0.5, 1, &fill).unwrap();
+    assert!(max_diff(&whole.layers[0].w, &stepped.layers[0].w) > 1e-4);
+    // any number of threads, in one run of 12 steps or in runs of 5 and 7: the same bits
+    for threads in [1, 2, 3, 7] {
+        let mut d = start.clone();
+        let mut t = FineTuner::new(&d, 7).with_dropout(drop);
+        t.set_step_index(100);
+        let loss = t.steps(&mut d, 12, 0.5, threads, &fill).unwrap();
+        assert!(d == stepped, "{threads} threads: not the same bits as step");
+        assert_eq!((loss, t.step_index()), (step_loss, 112), "{threads} threads");
+        let mut d = start.clone();
+        let mut t = FineTuner::new(&d, 7).with_dropout(drop);
+        t.set_step_index(100);
+        t.steps(&mut d, 5, 0.5, threads, &fill).unwrap();
+        let later = |i: usize, x: &mut [f32], y: &mut [usize]| fill(i + 5, x, y);
+        t.steps(&mut d, 7, 0.5, threads, &later).unwrap();
+        assert!(d == stepped, "{threads} threads, runs of 5 and 7");
     }
 }
 
