@@ -86,6 +86,8 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         batch_size: int = 10,
         learning_rate: float = 0.1,
         max_iter: int = 30,
+        dropout: float = 0.0,
+        input_dropout: float = 0.0,
         visible: Literal["bernoulli", "gaussian"] = "bernoulli",
         verbose: int = 0,
         random_state: Seed = None,

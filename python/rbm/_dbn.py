@@ -35,6 +35,12 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         Fine-tuning's learning rate.
     max_iter : int, default=30
         Fine-tuning epochs (DBN.py: up to 1,000, stopped early).
+    dropout : float, default=0.0
+        Fine-tuning's dropout: the probability of dropping a hidden unit in
+        a step (inverted dropout: the units kept are scaled by 1 / (1 - p),
+        so predictions use the weights as they are).
+    input_dropout : float, default=0.0
+        The same for the input units.
     visible : {"bernoulli", "gaussian"}, default="bernoulli"
         The first layer's visible units: binary (X in [0, 1]) or Gaussian
         (any real X, standardised per feature before pretraining).
@@ -65,6 +71,8 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         batch_size=10,
         learning_rate=0.1,
         max_iter=30,
+        dropout=0.0,
+        input_dropout=0.0,
         visible="bernoulli",
         verbose=0,
         random_state=None,
@@ -77,6 +85,8 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.max_iter = max_iter
+        self.dropout = dropout
+        self.input_dropout = input_dropout
         self.visible = visible
         self.verbose = verbose
         self.random_state = random_state
@@ -135,7 +145,8 @@ class DBNClassifier(ClassifierMixin, BaseEstimator):
         n_classes = len(self.classes_)
         cw = np.zeros((sizes[-1], n_classes), dtype=np.float32)
         cb = np.zeros(n_classes, dtype=np.float32)
-        tuner = _native.Tuner(layers, cw, cb, batch)
+        drop = (float(self.input_dropout), float(self.dropout), int(rng.randint(np.iinfo(np.int32).max)))
+        tuner = _native.Tuner(layers, cw, cb, batch, drop)
         y_list = [int(c) for c in y_enc]
         batches = n // batch
         threads = _threads(self.n_jobs, sum(W.size for W, _, _ in layers))

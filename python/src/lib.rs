@@ -12,7 +12,7 @@ use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use rbm::dbn::Dbn;
+use rbm::dbn::{Dbn, Dropout};
 use rbm::estimate::{evaluate, evaluate_gaussian, Estimator, EvalOptions};
 use rbm::finetune::FineTuner;
 use rbm::gaussian::GaussianRbm;
@@ -320,13 +320,16 @@ struct Tuner {
 #[pymethods]
 impl Tuner {
     /// The unrolled network of `layers` (each (W, hbias, vbias)) with
-    /// classifier `cw` `[n_last, n_classes]`, `cb`, for minibatches of `batch`.
+    /// classifier `cw` `[n_last, n_classes]`, `cb`, for minibatches of
+    /// `batch`; `dropout` = (input rate, hidden rate, seed) thins every step.
     #[new]
+    #[pyo3(signature = (layers, cw, cb, batch, dropout = (0.0, 0.0, 0)))]
     fn new(
         layers: Vec<(PyReadonlyArray2<f32>, PyReadonlyArray1<f32>, PyReadonlyArray1<f32>)>,
         cw: PyReadonlyArray2<f32>,
         cb: PyReadonlyArray1<f32>,
         batch: usize,
+        dropout: (f32, f32, u64),
     ) -> PyResult<Self> {
         let rbms = layers.iter().map(|(w, h, v)| rbm_of(w, h, v)).collect::<PyResult<Vec<_>>>()?;
         let mut net = Dbn::new(rbms, cb.shape()[0]).map_err(value_error)?;
@@ -334,7 +337,8 @@ impl Tuner {
             return Err(PyValueError::new_err("classifier weights of the wrong shape"));
         }
         (net.classifier_w, net.classifier_b) = (slice2(&cw)?.to_vec(), slice1(&cb)?.to_vec());
-        let tuner = FineTuner::new(&net, batch.max(1));
+        let dropout = Dropout::new(dropout.0, dropout.1, dropout.2).map_err(value_error)?;
+        let tuner = FineTuner::new(&net, batch.max(1)).with_dropout(dropout);
         Ok(Tuner { net, tuner, batch: batch.max(1) })
     }
 

@@ -187,3 +187,16 @@ def test_dbn_classifier_learns_the_shipped_digits():
     p = clf.predict_proba(X[1200:1210])
     assert p.shape == (10, 10) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
     assert clf.n_iter_ == 20 and len(clf.coefs_) == 2
+
+
+def test_dbn_classifiers_dropout_thins_the_steps_alike_on_any_thread_count():
+    data = np.loadtxt(ROOT / "data" / "digits" / "digits.csv", delimiter=",", skiprows=1)
+    X, y = data[:, :-1] / 16.0, data[:, -1].astype(int)
+    kw = dict(hidden_layer_sizes=(100,), pretrain_epochs=3, max_iter=20, random_state=0)
+    fits = [DBNClassifier(dropout=0.5, input_dropout=0.2, n_jobs=j, **kw).fit(X[:1200], y[:1200]) for j in (1, 2)]
+    assert all(np.array_equal(a, b) for a, b in zip(fits[0].coefs_, fits[1].coefs_))
+    assert fits[0].score(X[1200:], y[1200:]) > 0.85
+    plain = DBNClassifier(**kw).fit(X[:1200], y[:1200])
+    assert not np.array_equal(plain.coefs_[0], fits[0].coefs_[0])
+    with pytest.raises(ValueError, match="dropout"):
+        DBNClassifier(dropout=1.0, **kw).fit(X[:100], y[:100])
