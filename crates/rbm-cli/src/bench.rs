@@ -223,6 +223,8 @@ fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist, n_threads: usize) -> 
     net.classifier_w.iter_mut().enumerate().for_each(|(i, w)| *w = ((i % 7) as f32 - 3.0) * 0.01);
     let mut reference = net.clone();
     let mut tuner = FineTuner::new(&net, B);
+    let mut dropped = net.clone();
+    let mut thinned = FineTuner::new(&net, B).with_dropout(rbm::dbn::Dropout::new(0.2, 0.5, 1)?);
     let n = a.updates.min(5000);
     let x = data.train.slice(0..B * n).to_f32();
     let y: Vec<usize> = data.train_labels[..B * n].iter().map(|&k| k as usize).collect();
@@ -232,7 +234,7 @@ fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist, n_threads: usize) -> 
     let flops = 2.0 * (B * macs) as f64;
     let mut bufs: Vec<Vec<f32>> = widths.iter().map(|&w| vec![0.1f32; B * w]).collect();
     let mut grad: Vec<Vec<f32>> = widths.windows(2).map(|s| vec![0f32; s[0] * s[1]]).collect();
-    let (mut tf, mut tt, mut tr, mut tp) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut tf, mut tt, mut tr, mut tp, mut td) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..a.repeat {
         let batch = |i: usize| (&x[i * B * 784..(i + 1) * B * 784], &y[i * B..(i + 1) * B]);
         let t = Instant::now();
@@ -250,6 +252,9 @@ fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist, n_threads: usize) -> 
         let t = Instant::now();
         tuner.steps(&mut net, n, 0.1, n_threads, &fill)?;
         tt.push(t.elapsed().as_secs_f64() / n as f64);
+        let t = Instant::now();
+        thinned.steps(&mut dropped, n, 0.1, n_threads, &fill)?;
+        td.push(t.elapsed().as_secs_f64() / n as f64);
         let t = Instant::now();
         for i in 0..n {
             let (xb, yb) = batch(i);
@@ -272,14 +277,19 @@ fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist, n_threads: usize) -> 
         tp.push(t.elapsed().as_secs_f64() / n as f64);
     }
     let ((fb, fm), (tb, tm), (rb, rm), (pb, pm)) = (best_median(tf), best_median(tt), best_median(tr), best_median(tp));
+    let (db, dm) = best_median(td);
     say!(
         "(h) DBN fine-tuning step, 784-1000-1000-1000-10, minibatches of 10, one thread unless said: {:.1} MFLOP per step",
         flops / 1e6
     );
-    let on_all = format!("fused, {n_threads} thr.");
-    for (name, b, m) in
-        [("fused step", fb, fm), (on_all.as_str(), tb, tm), ("naive reference", rb, rm), ("products alone", pb, pm)]
-    {
+    let (on_all, thin) = (format!("fused, {n_threads} thr."), format!("dropout, {n_threads} thr."));
+    for (name, b, m) in [
+        ("fused step", fb, fm),
+        (on_all.as_str(), tb, tm),
+        (thin.as_str(), db, dm),
+        ("naive reference", rb, rm),
+        ("products alone", pb, pm),
+    ] {
         say!(
             "    {name:16} {:8.1} steps/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
             1.0 / b,
@@ -297,6 +307,11 @@ fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist, n_threads: usize) -> 
         fb / tb,
         fm / tm,
         5000.0 * tb
+    );
+    say!(
+        "    dropout (input 0.2, hidden 0.5) on {n_threads} threads: {:.2}x the step without it's time (median {:.2}x)",
+        db / tb,
+        dm / tm
     );
     Ok(())
 }

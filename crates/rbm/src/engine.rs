@@ -692,16 +692,22 @@ impl Engine {
     /// Compacts the chains' states of one layer, held slab by slab (`layer(s)`:
     /// the slab's `[chains, |units|]` buffer and its units), into `nz`, row by
     /// row in unit order; when they are too dense for the sparse product, also
-    /// gathers them whole into `dense` `[chains, width]`.
+    /// gathers them whole into `dense` `[chains, width]`. `real_valued`: the
+    /// states are draws of continuous (Gaussian) units, never exactly zero, so
+    /// dense without counting.
     fn compact_layer(
         &self,
         nz: &mut NzRows,
         dense: &mut [f32],
         layer: impl for<'a> Fn(&'a Slab) -> (&'a RwLock<Vec<f32>>, &'a Range<usize>),
+        real_valued: bool,
     ) {
         let width = dense.len() / self.chains.max(1);
         let bufs = read_each(&self.slabs, |s| layer(s).0);
-        let nonzeros: usize = bufs.iter().flatten().map(|b| count_nonzero(b)).sum();
+        let nonzeros: usize = match real_valued {
+            true => self.chains * width,
+            false => bufs.iter().flatten().map(|b| count_nonzero(b)).sum(),
+        };
         if !sparse_enough(nonzeros, self.chains * width) {
             nz.set_dense(self.chains, width);
             for (s, buf) in self.slabs.iter().zip(bufs.iter().flatten()) {
@@ -735,7 +741,7 @@ impl Engine {
             }
             Rows::Chain => {
                 let c = self.chains;
-                self.compact_layer(&mut own.nz, &mut own.xbuf[..c * nv], |s| (&s.v, &s.vcols))
+                self.compact_layer(&mut own.nz, &mut own.xbuf[..c * nv], |s| (&s.v, &s.vcols), self.sigma.is_some())
             }
         }
     }
@@ -797,7 +803,7 @@ impl Engine {
     /// Phase: reads every slab's h; writes this slab's v.
     pub(crate) fn visible(&self, slab: &Slab, own: &mut Own, beta: f32, base_vbias: Option<&[f32]>) {
         let (b, mv) = (self.chains, slab.vcols.len());
-        self.compact_layer(&mut own.nz, &mut own.hbuf, |s| (&s.h, &s.cols));
+        self.compact_layer(&mut own.nz, &mut own.hbuf, |s| (&s.h, &s.cols), false);
         let Own { nz, hbuf, wt, ldwt, pre_v, .. } = own;
         xw_product(pre_v, mv, nz, hbuf, wt, *ldwt, mv, 1.0);
         if let (Some(_), Some(rb)) = (&self.sigma, &self.row_beta) {

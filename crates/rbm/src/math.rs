@@ -356,6 +356,16 @@ pub fn normal_groups(
                 for r in 0..rows {
                     let k = 4 * (g * rows + r);
                     let at = r * ld + j0;
+                    if w == 8 {
+                        // a whole group: cosines to its first four units, sines to the last
+                        let (s, m) = (&mut sample[at..at + 8], &mean[at..at + 8]);
+                        let (c, z) = (&zc[k..k + 4], &zs[k..k + 4]);
+                        for l in 0..4 {
+                            s[l] = m[l] + c[l];
+                            s[l + 4] = m[l + 4] + z[l];
+                        }
+                        continue;
+                    }
                     for l in 0..w {
                         let z = if l < 4 { zc[k + l] } else { zs[k + l - 4] };
                         sample[at + l] = mean[at + l] + z;
