@@ -80,11 +80,6 @@ pub(crate) struct DbnTrainArgs {
     #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true)]
     #[serde(default)]
     pub(crate) dropout_hidden: f32,
-    /// A named recipe that sets the layers and both phases' flags at once
-    /// (see the README); it conflicts with the flags it sets.
-    #[arg(long, value_enum, conflicts_with_all = ["layers", "pretrain_epochs", "pretrain_lr", "k", "batch_size", "finetune_lr", "max_epochs", "dropout_input", "dropout_hidden"])]
-    #[serde(default)]
-    pub(crate) preset: Option<DbnPreset>,
     /// Use only the first N training images (quick runs).
     #[arg(long)]
     pub(crate) train_size: Option<usize>,
@@ -114,30 +109,9 @@ pub(crate) struct DbnTrainArgs {
     pub(crate) threads: Option<usize>,
     /// Continue the interrupted run in DIR from its checkpoint, with the
     /// run's own settings (the other flags, but --threads, are refused).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["layers", "pretrain_epochs", "pretrain_lr", "k", "batch_size", "finetune_lr", "max_epochs", "dropout_input", "dropout_hidden", "preset", "train_size", "seed", "data", "labels", "label_column", "valid_fraction", "out"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["layers", "pretrain_epochs", "pretrain_lr", "k", "batch_size", "finetune_lr", "max_epochs", "dropout_input", "dropout_hidden", "train_size", "seed", "data", "labels", "label_column", "valid_fraction", "out"])]
     #[serde(skip)]
     pub(crate) resume: Option<PathBuf>,
-}
-
-/// The DBN presets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-pub(crate) enum DbnPreset {
-    /// 784-500-500-2000 (Hinton's network), pretrained as DBN.py does, fine-tuned with dropout
-    Better,
-}
-
-impl DbnTrainArgs {
-    /// Sets the flags the preset names (a run without one keeps its flags).
-    pub(crate) fn apply_preset(&mut self) {
-        match self.preset {
-            None => {}
-            Some(DbnPreset::Better) => {
-                (self.layers, self.pretrain_epochs, self.pretrain_lr, self.k) = (vec![500, 500, 2000], 50, 0.01, 1);
-                (self.batch_size, self.finetune_lr, self.max_epochs) = (10, 0.1, 1000);
-                (self.dropout_input, self.dropout_hidden) = (0.2, 0.5);
-            }
-        }
-    }
 }
 
 #[derive(Args)]

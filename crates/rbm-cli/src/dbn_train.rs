@@ -104,11 +104,7 @@ pub(crate) fn run_dbn_train(flags: DbnTrainArgs) -> Result<()> {
             st.args.out = dir.clone();
             (st.args.clone(), Some((ck, st)))
         }
-        None => {
-            let mut a = flags;
-            a.apply_preset();
-            (a, None)
-        }
+        None => (flags, None),
     };
     check_flags(&a)?;
     let d = dbn_data(&a)?;

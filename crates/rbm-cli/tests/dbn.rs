@@ -105,7 +105,6 @@ fn bad_dbn_flags_and_inputs_are_refused() {
     fails(&["dbn", "train", "--finetune-lr", "0", "--out", o], &["--finetune-lr"], &d);
     fails(&["dbn", "train", "--dropout-hidden", "1", "--out", o], &["--dropout-hidden", "[0, 1)"], &d);
     fails(&["dbn", "train", "--dropout-input", "-0.1", "--out", o], &["--dropout-input"], &d);
-    fails(&["dbn", "train", "--preset", "better", "--layers", "5", "--out", o], &["--preset", "--layers"], &d);
     fails(&["dbn", "eval", "--model", d.join("missing.safetensors").to_str().unwrap()], &["missing.safetensors"], &d);
     let rbm_file = d.join("rbm.safetensors");
     let rbm = rbm::Rbm::init(784, 5, 1).unwrap();
