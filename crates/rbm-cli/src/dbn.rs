@@ -76,6 +76,11 @@ pub(crate) struct DbnTrainArgs {
     #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true)]
     #[serde(default)]
     pub(crate) dropout_input: f32,
+    /// Fine-tune the layers of this DBN file (a run's pretrained.safetensors)
+    /// instead of pretraining; its sizes replace --layers.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["layers", "pretrain_epochs", "pretrain_lr", "k"])]
+    #[serde(default)]
+    pub(crate) pretrained: Option<PathBuf>,
     /// Fine-tuning's dropout: the probability of dropping a hidden unit in a step.
     #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true)]
     #[serde(default)]
@@ -109,7 +114,7 @@ pub(crate) struct DbnTrainArgs {
     pub(crate) threads: Option<usize>,
     /// Continue the interrupted run in DIR from its checkpoint, with the
     /// run's own settings (the other flags, but --threads, are refused).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["layers", "pretrain_epochs", "pretrain_lr", "k", "batch_size", "finetune_lr", "max_epochs", "dropout_input", "dropout_hidden", "train_size", "seed", "data", "labels", "label_column", "valid_fraction", "out"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["layers", "pretrain_epochs", "pretrain_lr", "k", "batch_size", "finetune_lr", "max_epochs", "dropout_input", "dropout_hidden", "pretrained", "train_size", "seed", "data", "labels", "label_column", "valid_fraction", "out"])]
     #[serde(skip)]
     pub(crate) resume: Option<PathBuf>,
 }

@@ -15,7 +15,7 @@ use crate::*;
 use rbm::data::OwnedRows;
 use rbm::dbn::{Dbn, Dropout, LayerFeatures, Patience};
 use rbm::finetune::FineTuner;
-use rbm::modelfile::{load_dbn_checkpoint, save_dbn, save_dbn_checkpoint, DbnCheckpoint};
+use rbm::modelfile::{load_dbn, load_dbn_checkpoint, save_dbn, save_dbn_checkpoint, DbnCheckpoint};
 use serde::{Deserialize, Serialize};
 
 const DBN_CHECKPOINT: &str = "checkpoint.safetensors";
@@ -85,6 +85,8 @@ fn read_state(path: &Path, ck: &DbnCheckpoint) -> Result<RunState> {
 
 pub(crate) fn run_dbn_train(flags: DbnTrainArgs) -> Result<()> {
     let n_threads = threads(flags.threads)?;
+    // --pretrained FILE: the stack to fine-tune, in place of pretraining
+    let mut stack: Option<Vec<Rbm>> = None;
     // --resume DIR: the run's settings, position and metrics from its checkpoint
     let (a, resumed) = match &flags.resume {
         Some(dir) => {
@@ -104,7 +106,16 @@ pub(crate) fn run_dbn_train(flags: DbnTrainArgs) -> Result<()> {
             st.args.out = dir.clone();
             (st.args.clone(), Some((ck, st)))
         }
-        None => (flags, None),
+        None => {
+            let mut a = flags;
+            if let Some(file) = &a.pretrained {
+                // the stack's sizes are the run's layers (recorded with its settings)
+                let layers = load_dbn(file)?.0.layers;
+                a.layers = layers.iter().map(|r| r.n_hidden).collect();
+                stack = Some(layers);
+            }
+            (a, None)
+        }
     };
     check_flags(&a)?;
     let d = dbn_data(&a)?;
@@ -136,6 +147,19 @@ pub(crate) fn run_dbn_train(flags: DbnTrainArgs) -> Result<()> {
     let run = Run { a: &a, d: &d, n, stop: &stop, n_threads, side, resuming: ck.is_some() };
     let (mut net, mut best) = match ck {
         Some(DbnCheckpoint { tuning: Some((net, best)), .. }) => (net, best),
+        None if stack.is_some() => {
+            let (file, layers) = (a.pretrained.as_ref().expect("--pretrained"), stack.expect("a stack"));
+            if layers[0].n_visible != d.train.n_cols() {
+                bail!(
+                    "--pretrained {}: its first layer takes {} values; the data's rows have {}",
+                    file.display(),
+                    layers[0].n_visible,
+                    d.train.n_cols()
+                );
+            }
+            let net = Dbn::new(layers, d.n_classes)?;
+            (net.clone(), net)
+        }
         pretraining => {
             let mut layers = pretraining.map_or(Vec::new(), |c| c.layers);
             for l in layers.len()..a.layers.len() {
@@ -143,6 +167,9 @@ pub(crate) fn run_dbn_train(flags: DbnTrainArgs) -> Result<()> {
             }
             let _ = std::fs::remove_file(a.out.join(LAYER_CHECKPOINT));
             let net = Dbn::new(layers, d.n_classes)?;
+            // the stack alone, for fine-tuning again with other settings (--pretrained)
+            let meta = HashMap::from([("args".to_string(), serde_json::to_string(&a).expect("args serialise"))]);
+            save_dbn(&a.out.join("pretrained.safetensors"), &net, meta)?;
             (net.clone(), net)
         }
     };

@@ -201,3 +201,34 @@ fn dbn_resume_after_ctrl_c_in_either_phase_writes_the_same_files() {
     let o = busy.to_str().unwrap();
     fails(&["dbn", "train", "--layers", "20", "--out", o], &["checkpoint of a different run", "--resume"], &busy);
 }
+
+#[test]
+fn fine_tuning_a_runs_pretrained_stack_again_gives_the_runs_network() {
+    // a run writes its stack before fine-tuning; `--pretrained` fine-tunes it
+    // with the same settings (here on one thread, the run on two) to the same network
+    let whole = tmpdir("dbn-stack");
+    run_ok(&resumable_args(&whole).iter().map(String::as_str).collect::<Vec<_>>());
+    let stack = whole.join("pretrained.safetensors");
+    let again = tmpdir("dbn-again");
+    let (s, o) = (stack.to_str().unwrap(), again.to_str().unwrap());
+    let tuning = "--max-epochs 4 --train-size 5000 --threads 1 --dropout-input 0.2 --dropout-hidden 0.5";
+    let args = [&["dbn", "train", "--pretrained", s, "--out", o][..], &tuning.split(' ').collect::<Vec<_>>()].concat();
+    let printed = run_ok(&args);
+    assert!(!printed.contains("Pre-training"), "{printed}");
+    let (first, _) = rbm::modelfile::load_dbn(&whole.join("dbn.safetensors")).unwrap();
+    let (second, meta) = rbm::modelfile::load_dbn(&again.join("dbn.safetensors")).unwrap();
+    assert!(first == second, "fine-tuning the saved stack gave another network");
+    assert!(meta["args"].contains("\"layers\":[300,200]"), "{}", meta["args"]);
+    // the stack is the pretrained one, not the fine-tuned network
+    let (pretrained, _) = rbm::modelfile::load_dbn(&stack).unwrap();
+    assert_eq!(pretrained.layers.len(), 2);
+    assert!(pretrained.layers[0].w != first.layers[0].w && pretrained.classifier_w.iter().all(|&w| w == 0.0));
+    // not a DBN file, and --layers beside --pretrained, are refused
+    let w = watched_out("dbn-stack-bad");
+    let never = w.join("never");
+    let rbm_file = w.join("rbm.safetensors");
+    rbm::modelfile::save_model(&rbm_file, &rbm::Rbm::init(784, 5, 1).unwrap(), Default::default()).unwrap();
+    let (r, n) = (rbm_file.to_str().unwrap(), never.to_str().unwrap());
+    fails(&["dbn", "train", "--pretrained", r, "--out", n], &["rbm.safetensors", "not a DBN file"], &w);
+    fails(&["dbn", "train", "--pretrained", s, "--layers", "5", "--out", n], &["--pretrained", "--layers"], &w);
+}
