@@ -76,6 +76,11 @@ pub(crate) struct DbnTrainArgs {
     #[arg(long, value_name = "P", default_value_t = 0.0, allow_negative_numbers = true)]
     #[serde(default)]
     pub(crate) dropout_input: f32,
+    /// A named recipe that sets the layers and both phases' flags at once
+    /// (see the README); it conflicts with the flags it sets.
+    #[arg(long, value_enum, conflicts_with_all = ["layers", "pretrain_epochs", "pretrain_lr", "k", "batch_size", "finetune_lr", "max_epochs", "dropout_input", "dropout_hidden"])]
+    #[serde(default)]
+    pub(crate) preset: Option<DbnPreset>,
     /// Fine-tune the layers of this DBN file (a run's pretrained.safetensors)
     /// instead of pretraining; its sizes replace --layers.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["layers", "pretrain_epochs", "pretrain_lr", "k"])]
@@ -114,9 +119,29 @@ pub(crate) struct DbnTrainArgs {
     pub(crate) threads: Option<usize>,
     /// Continue the interrupted run in DIR from its checkpoint, with the
     /// run's own settings (the other flags, but --threads, are refused).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["layers", "pretrain_epochs", "pretrain_lr", "k", "batch_size", "finetune_lr", "max_epochs", "dropout_input", "dropout_hidden", "pretrained", "train_size", "seed", "data", "labels", "label_column", "valid_fraction", "out"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["layers", "pretrain_epochs", "pretrain_lr", "k", "batch_size", "finetune_lr", "max_epochs", "dropout_input", "dropout_hidden", "preset", "pretrained", "train_size", "seed", "data", "labels", "label_column", "valid_fraction", "out"])]
     #[serde(skip)]
     pub(crate) resume: Option<PathBuf>,
+}
+
+/// The DBN presets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DbnPreset {
+    /// DBN.py's network and pretraining, then fine-tuning with dropout (input
+    /// 0.1, hidden 0.2) for at most 120 epochs
+    Dropout,
+}
+
+impl DbnTrainArgs {
+    /// Sets the flags the preset names (a run without one keeps its flags).
+    pub(crate) fn apply_preset(&mut self) {
+        if let Some(DbnPreset::Dropout) = self.preset {
+            (self.layers, self.pretrain_epochs, self.pretrain_lr, self.k) = (vec![1000, 1000, 1000], 100, 0.01, 1);
+            (self.batch_size, self.finetune_lr, self.max_epochs) = (10, 0.1, 120);
+            (self.dropout_input, self.dropout_hidden) = (0.1, 0.2);
+        }
+    }
 }
 
 #[derive(Args)]

@@ -108,6 +108,7 @@ pub(crate) fn run_dbn_train(flags: DbnTrainArgs) -> Result<()> {
         }
         None => {
             let mut a = flags;
+            a.apply_preset();
             if let Some(file) = &a.pretrained {
                 // the stack's sizes are the run's layers (recorded with its settings)
                 let layers = load_dbn(file)?.0.layers;

@@ -231,4 +231,13 @@ fn fine_tuning_a_runs_pretrained_stack_again_gives_the_runs_network() {
     let (r, n) = (rbm_file.to_str().unwrap(), never.to_str().unwrap());
     fails(&["dbn", "train", "--pretrained", r, "--out", n], &["rbm.safetensors", "not a DBN file"], &w);
     fails(&["dbn", "train", "--pretrained", s, "--layers", "5", "--out", n], &["--pretrained", "--layers"], &w);
+    // the dropout preset's fine-tuning on the same stack: its flags recorded
+    let preset = tmpdir("dbn-preset");
+    let p = preset.to_str().unwrap();
+    run_ok(&["dbn", "train", "--preset", "dropout", "--pretrained", s, "--train-size", "1000", "--out", p]);
+    let (_, meta) = rbm::modelfile::load_dbn(&preset.join("dbn.safetensors")).unwrap();
+    for field in ["\"max_epochs\":120", "\"dropout_input\":0.1", "\"dropout_hidden\":0.2", "\"preset\":\"dropout\""] {
+        assert!(meta["args"].contains(field), "{field} in {}", meta["args"]);
+    }
+    fails(&["dbn", "train", "--preset", "dropout", "--max-epochs", "3", "--out", n], &["--preset", "--max-epochs"], &w);
 }
