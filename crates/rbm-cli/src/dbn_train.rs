@@ -219,11 +219,7 @@ fn check_flags(a: &DbnTrainArgs) -> Result<()> {
     if a.max_epochs == 0 {
         bail!("--max-epochs: must be at least 1");
     }
-    for (flag, p) in [("--dropout-input", a.dropout_input), ("--dropout-hidden", a.dropout_hidden)] {
-        if !(0.0..1.0).contains(&p) {
-            bail!("{flag}: a probability in [0, 1), got {p}");
-        }
-    }
+    Dropout::new(a.dropout_input, a.dropout_hidden, a.seed).map_err(flagged)?;
     Ok(())
 }
 

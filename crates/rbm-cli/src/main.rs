@@ -114,7 +114,7 @@ impl From<EstimatorArg> for Estimator {
 /// The library's errors in the command line's words: a parameter's name
 /// becomes its flag.
 fn flagged(e: RbmError) -> anyhow::Error {
-    const FLAGS: [(&str, &str); 19] = [
+    const FLAGS: [(&str, &str); 21] = [
         ("k", "-k"),
         ("lr", "--lr"),
         ("batch_size", "--batch-size"),
@@ -134,6 +134,8 @@ fn flagged(e: RbmError) -> anyhow::Error {
         ("temperatures", "--temperatures"),
         ("beta_min", "--beta-min"),
         ("centering", "--centering"),
+        ("dropout_input", "--dropout-input"),
+        ("dropout_hidden", "--dropout-hidden"),
     ];
     match &e {
         RbmError::Param { name, msg } => match FLAGS.iter().find(|(n, _)| n == name) {

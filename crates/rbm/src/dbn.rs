@@ -247,7 +247,7 @@ impl Dropout {
 
     /// Checked: both probabilities in [0, 1).
     pub fn new(input: f32, hidden: f32, seed: u64) -> Result<Self> {
-        for (name, p) in [("dropout input", input), ("dropout hidden", hidden)] {
+        for (name, p) in [("dropout_input", input), ("dropout_hidden", hidden)] {
             if !(0.0..1.0).contains(&p) {
                 return Err(RbmError::param(name, format!("a probability in [0, 1), got {p}")));
             }
