@@ -362,6 +362,8 @@ impl Run<'_> {
         };
         let dropout = Dropout::new(a.dropout_input, a.dropout_hidden, a.seed).map_err(flagged)?;
         let mut tuner = FineTuner::new(net, b).with_dropout(dropout);
+        // dropout's masks go on from step `iter` (the same after a resume); each run of steps advances it
+        tuner.set_step_index(tu.iter as u64);
         let mut since = Instant::now();
         let mut save = |tu: &Tuning, patience: &Patience, st: &mut RunState, net: &Dbn, best: &Dbn| -> Result<()> {
             let mut tu = tu.clone();
@@ -393,8 +395,6 @@ impl Run<'_> {
                     yb.copy_from_slice(&d.train_y[at * b..(at + 1) * b]);
                     Ok(())
                 };
-                // dropout's masks of step `iter` (the same after a resume)
-                tuner.set_step_index(iter as u64);
                 tu.cost += tuner.steps(net, run, a.finetune_lr, self.n_threads, &fill)?;
                 (tu.iter, tu.batch) = (iter + run, batch + run);
                 let last = iter + run - 1;

@@ -255,11 +255,6 @@ impl Dropout {
         Ok(Dropout { input, hidden, seed })
     }
 
-    /// Whether any unit is ever dropped.
-    pub fn is_active(&self) -> bool {
-        self.input > 0.0 || self.hidden > 0.0
-    }
-
     /// The probability of dropping a unit of layer `layer` (0: the input).
     pub fn rate(&self, layer: usize) -> f32 {
         if layer == 0 {
