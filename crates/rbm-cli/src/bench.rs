@@ -313,5 +313,55 @@ fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist, n_threads: usize) -> 
         db / tb,
         dm / tm
     );
+    dbn_pretraining(a, data, n_threads)
+}
+
+/// (i) One pretraining update of DBN.py's upper layers (a 1000 x 1000 RBM,
+/// CD-1, minibatches of 10, rate 0.01) on their kind of input: the grey means
+/// p(h | x) of a 784 x 1000 layer on MNIST. The loop against its products
+/// alone, in turns.
+fn dbn_pretraining(a: &BenchArgs, data: &rbm::data::Mnist, n_threads: usize) -> Result<()> {
+    const B: usize = 10;
+    let rows = 2000;
+    let below = Rbm::init(784, 1000, 1234)?;
+    let means = below.propup(&data.train.slice(0..rows).to_f32()).mean;
+    let input = rbm::data::OwnedRows::new(means, 1000)?;
+    let rbm = Rbm::init(1000, 1000, 1235)?;
+    let mut cfg = TrainConfig::default();
+    (cfg.method, cfg.k, cfg.lr, cfg.batch_size, cfg.n_hidden, cfg.train_size) = (Method::Cd, 1, 0.01, B, 1000, rows);
+    let checked = cfg.check(rows)?;
+    let mut trainer = Trainer::new(&rbm, checked.clone())?;
+    let n = a.updates.min(rows / B);
+    let (mut tl, mut tp) = (Vec::new(), Vec::new());
+    for _ in 0..a.repeat {
+        tp.push(products_only(&rbm, B, 1, false, n, DEFAULT_PARTS, n_threads) / n as f64);
+        if trainer.batch_index() + n > rows / B {
+            trainer = Trainer::new(&rbm, checked.clone())?;
+        }
+        let t = Instant::now();
+        trainer.run(&input, n, n_threads)?;
+        tl.push(t.elapsed().as_secs_f64() / n as f64);
+    }
+    let ((lb, lm), (pb, pm)) = (best_median(tl), best_median(tp));
+    let flops = update_flops(1000, 1000, B, 1, false);
+    say!(
+        "(i) DBN pretraining update, 1000 x 1000, CD-1, minibatches of 10, grey inputs: {:.1} MFLOP per update",
+        flops / 1e6
+    );
+    for (name, b, m) in [("training loop", lb, lm), ("products alone", pb, pm)] {
+        say!(
+            "    {name:16} {:8.1} updates/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
+            1.0 / b,
+            1.0 / m,
+            flops / b / 1e9,
+            flops / m / 1e9
+        );
+    }
+    say!(
+        "    loop at {:.0}% of the products' speed (median {:.0}%); a layer-epoch of 5,000 updates: {:.1} s",
+        100.0 * pb / lb,
+        100.0 * pm / lm,
+        5000.0 * lb
+    );
     Ok(())
 }

@@ -304,8 +304,9 @@ pub(crate) struct BenchArgs {
     /// Only (g): Gaussian visible units against binary ones.
     #[arg(long, conflicts_with = "tutorial_only")]
     pub gaussian_only: bool,
-    /// Only (h): a DBN's fine-tuning step (784-1000-1000-1000-10, minibatches
-    /// of 10), fused against the naive reference and against its products alone.
+    /// Only (h) and (i): a DBN's fine-tuning step (784-1000-1000-1000-10,
+    /// minibatches of 10), fused against the naive reference and against its
+    /// products alone; and a pretraining update of its 1000 x 1000 layers.
     #[arg(long, conflicts_with_all = ["tutorial_only", "gaussian_only"])]
     pub dbn_only: bool,
 }

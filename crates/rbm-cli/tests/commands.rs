@@ -534,3 +534,15 @@ fn a_valid_file_gives_the_monitors_of_a_file_run() {
     let msg = String::from_utf8_lossy(&err.stderr);
     assert!(!err.status.success() && msg.contains("narrow.csv") && msg.contains("--valid"), "{msg}");
 }
+
+/// Regression: the pretraining line (i) asked its trainer for the default
+/// 50,000 training rows of a 2,000-row input and stopped the benchmark.
+#[test]
+fn bench_dbn_only_runs_its_fine_tuning_and_pretraining_lines() {
+    let data = shipped();
+    let args = ["bench", "--dbn-only", "--updates", "2", "--repeat", "1", "--threads", "2", "--data"];
+    let out = run_ok(&[&args[..], &[data.to_str().unwrap()]].concat());
+    for line in ["(h) DBN fine-tuning step", "(i) DBN pretraining update", "a layer-epoch of 5,000 updates"] {
+        assert!(out.contains(line), "no {line:?} in:\n{out}");
+    }
+}
