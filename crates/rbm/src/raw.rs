@@ -124,10 +124,11 @@ fn add_transposed_scalar(
 /// (multiples of 8): each tile's 8 rows loaded, transposed by unpack,
 /// shuffle and lane permute, and each column added to a row of `dst`. The
 /// tiles run along `dst`'s rows (j0 outer), so each cache line of `dst` is
-/// finished while it is in L1; going down `dst`'s columns instead touched
-/// lines a row stride apart (2 KB on a 500-unit slab), which share a few L1
-/// sets and were evicted between their two halves (the transposed add took
-/// 17.5% of a 1000 x 1000 CD-1 profile that way, 13.9% this way).
+/// finished while it is in L1; going down `dst`'s columns instead touches
+/// lines a row stride apart (2 KB on a 500-unit slab), which fall into few
+/// L1 sets, so a line is likely evicted between its two halves (the
+/// transposed add took 17.5% of a 1000 x 1000 CD-1 profile that way, 13.9%
+/// this way).
 ///
 /// # Safety
 /// The CPU must have AVX2, and `src[i * lds + j]` for i < r8, j < c8 and
