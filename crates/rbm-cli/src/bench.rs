@@ -18,6 +18,19 @@ fn best_median(mut v: Vec<f64>) -> (f64, f64) {
     (v[0], v[v.len() / 2])
 }
 
+/// One line of rates: `name`, then `per_s` ("steps" or "updates") per
+/// second at the best and median timings `b` and `m` (seconds each), and the
+/// GFLOP/s that `flops` per step or update makes of them.
+fn say_rates(name: &str, per_s: &str, b: f64, m: f64, flops: f64) {
+    say!(
+        "    {name:16} {:8.1} {per_s}/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
+        1.0 / b,
+        1.0 / m,
+        flops / b / 1e9,
+        flops / m / 1e9
+    );
+}
+
 /// Seconds per update of the loop and of the products alone, for one part count.
 #[derive(Default)]
 struct Timings {
@@ -290,13 +303,7 @@ fn dbn_fine_tuning(a: &BenchArgs, data: &rbm::data::Mnist, n_threads: usize) -> 
         ("naive reference", rb, rm),
         ("products alone", pb, pm),
     ] {
-        say!(
-            "    {name:16} {:8.1} steps/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
-            1.0 / b,
-            1.0 / m,
-            flops / b / 1e9,
-            flops / m / 1e9
-        );
+        say_rates(name, "steps", b, m, flops);
     }
     say!(
         "    fused step at {:.0}% of the products' speed (median {:.0}%); {:.2}x the reference's speed; one epoch of 5,000 steps: {:.1} s; on {n_threads} threads {:.2}x one thread's speed (median {:.2}x), an epoch {:.1} s",
@@ -349,13 +356,7 @@ fn dbn_pretraining(a: &BenchArgs, data: &rbm::data::Mnist, n_threads: usize) -> 
         flops / 1e6
     );
     for (name, b, m) in [("training loop", lb, lm), ("products alone", pb, pm)] {
-        say!(
-            "    {name:16} {:8.1} updates/s best, {:8.1} median  ({:.1} / {:.1} GFLOP/s)",
-            1.0 / b,
-            1.0 / m,
-            flops / b / 1e9,
-            flops / m / 1e9
-        );
+        say_rates(name, "updates", b, m, flops);
     }
     say!(
         "    loop at {:.0}% of the products' speed (median {:.0}%); a layer-epoch of 5,000 updates: {:.1} s",
