@@ -22,7 +22,7 @@
 use crate::data::DataRows;
 use crate::engine::{groups, Engine, Own, Rows, Slab, DEFAULT_PARTS, MAX_PARTS};
 use crate::error::{RbmError, Result};
-use crate::math::{log_sigmoid, softplus, softplus_diff_groups};
+use crate::math::{log_sigmoid, reconstruction_group, softplus_diff_groups};
 use crate::model::Rbm;
 use crate::recipe::{centre_hidden, learning_rate, momentum_at, move_offsets, offset_dot_group, Init, LrSchedule};
 use crate::tempering::{Tempering, TemperingState};
@@ -946,14 +946,8 @@ impl Update<'_> {
     fn reconstruction(&self, own: &Own, mv: usize, v0: usize, cols: std::ops::Range<usize>) -> f64 {
         let (b, nv) = (self.engine.batch, self.engine.n_visible);
         let x = &self.engine.data.read().unwrap().x;
-        let mut total = 0f32;
-        for r in 0..b {
-            let pre = &own.pre_v[r * mv + cols.start..r * mv + cols.end];
-            for (&a, &x) in pre.iter().zip(&x[r * nv + v0 + cols.start..r * nv + v0 + cols.end]) {
-                total -= x * softplus(-a) + (1.0 - x) * softplus(a);
-            }
-        }
-        total as f64
+        let (pre, x) = (&own.pre_v[cols.start..], &x[v0 + cols.start..]);
+        reconstruction_group(pre, mv, x, nv, cols.len(), b) as f64
     }
 }
 
