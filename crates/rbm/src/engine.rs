@@ -181,7 +181,7 @@ pub(crate) struct Own {
     pub hbuf: Vec<f32>,
     /// `[batch]` scratch: a per-row sum
     pub row_sums: Vec<f32>,
-    /// scratch of the normal draws (Gaussian units)
+    /// scratch of the random draws: uniforms (and normals, for Gaussian units)
     pub noise: Vec<f32>,
     /// scratch of a learned sigma's gradient: `[2 batch, n_hidden]` means, `[2 batch, mv]` their product with W^T
     pub qbuf: Vec<f32>,
@@ -762,7 +762,7 @@ impl Engine {
         if rows == Rows::Rounded {
             return;
         }
-        let Own { hbias, hb_eff, pre_h, h_mean, hid_streams, .. } = own;
+        let Own { hbias, hb_eff, pre_h, h_mean, hid_streams, noise, .. } = own;
         if let (Rows::Chain, Some(rb)) = (rows, &self.row_beta) {
             // tempering: pre_h = beta_r (x W + c) row by row, then sigm with no further bias
             for (r, &br) in rb.iter().enumerate().take(n) {
@@ -773,7 +773,7 @@ impl Engine {
             hb_eff.iter_mut().for_each(|e| *e = 0.0);
             let mean = &mut h_mean[b * m..(b + n) * m];
             let mut h = slab.h.write().unwrap();
-            bias_sigmoid_sample_groups(&mut pre_h[..n * m], m, hb_eff, mean, &mut h, hid_streams, n);
+            bias_sigmoid_sample_groups(&mut pre_h[..n * m], m, hb_eff, mean, &mut h, hid_streams, n, noise);
             return;
         }
         let bias: &[f32] = if beta == 1.0 {
@@ -789,7 +789,7 @@ impl Engine {
         let pre_h = &mut pre_h[..n * m];
         if draw {
             let mut h = slab.h.write().unwrap();
-            bias_sigmoid_sample_groups(pre_h, m, bias, mean, &mut h, hid_streams, n);
+            bias_sigmoid_sample_groups(pre_h, m, bias, mean, &mut h, hid_streams, n, noise);
         } else {
             bias_sigmoid(pre_h, m, bias, mean);
         }
@@ -846,7 +846,7 @@ impl Engine {
             normal_groups(pre_v, mv, mv, &mut v, vis_streams, b, noise);
             return;
         }
-        let Own { vbias, vb_eff, pre_v, v_mean, vis_streams, .. } = own;
+        let Own { vbias, vb_eff, pre_v, v_mean, vis_streams, noise, .. } = own;
         if let Some(rb) = &self.row_beta {
             // tempering: pre_v = beta_r (h W^T + b) row by row
             for (r, &br) in rb.iter().enumerate().take(b) {
@@ -856,7 +856,7 @@ impl Engine {
             }
             vb_eff.iter_mut().for_each(|e| *e = 0.0);
             let mut v = slab.v.write().unwrap();
-            bias_sigmoid_sample_groups(pre_v, mv, vb_eff, v_mean, &mut v, vis_streams, b);
+            bias_sigmoid_sample_groups(pre_v, mv, vb_eff, v_mean, &mut v, vis_streams, b, noise);
             return;
         }
         let bias: &[f32] = match base_vbias {
@@ -873,7 +873,7 @@ impl Engine {
             }
         };
         let mut v = slab.v.write().unwrap();
-        bias_sigmoid_sample_groups(pre_v, mv, bias, v_mean, &mut v, vis_streams, b);
+        bias_sigmoid_sample_groups(pre_v, mv, bias, v_mean, &mut v, vis_streams, b, noise);
     }
 
     /// Tempering, after a visible phase: this slab's shares of each chain's

@@ -270,8 +270,8 @@ fn anneal_hidden(
         add_group_sums(&own.group_sums, b, &weights.hidden[groups(&slab.cols)], 1.0);
     }
     if let Some(beta) = sample_beta {
-        let Own { pre_h, h_mean, hid_streams, .. } = own;
-        sigmoid_sample_groups(pre_h, m, m, beta, h_mean, &mut slab.h.write().unwrap(), hid_streams, b);
+        let Own { pre_h, h_mean, hid_streams, noise, .. } = own;
+        sigmoid_sample_groups(pre_h, m, m, beta, h_mean, &mut slab.h.write().unwrap(), hid_streams, b, noise);
     }
 }
 
