@@ -204,6 +204,12 @@ pub(crate) struct Own {
     pub d_row: Vec<f32>,
     /// `[n_visible]` scratch: the minibatch's mean (centring)
     pub data_mean: Vec<f32>,
+    /// `[batch, n_visible]` this thread's copy of the minibatch, v_pos (x = v / sigma
+    /// for Gaussian units): each thread reads it itself, so none waits for
+    /// another's load and no line of it crosses between cores
+    pub x_data: Vec<f32>,
+    /// `[batch, n_visible]` the minibatch rounded to 0/1 (the pseudo-likelihood's input)
+    pub xi_data: Vec<f32>,
 }
 
 /// One thread's share of the engine.
@@ -221,14 +227,6 @@ pub(crate) struct Slab {
     pub dw: RwLock<Vec<f32>>,
     /// `[2 batch, m]` h_pos and h_neg means, published for a learned sigma's gradient
     pub q: RwLock<Vec<f32>>,
-}
-
-/// The minibatch, written by thread 0 before the positive phase.
-pub(crate) struct Batch {
-    /// `[batch, n_visible]` the data (v_pos)
-    pub x: Vec<f32>,
-    /// `[batch, n_visible]` the data rounded to 0/1 (the pseudo-likelihood's input)
-    pub xi: Vec<f32>,
 }
 
 /// An RBM split into parts and laid out on a team of threads, with `batch`
@@ -249,7 +247,6 @@ pub struct Engine {
     pub(crate) row_beta: Option<Vec<f32>>,
     pub(crate) n_parts: usize,
     pub(crate) slabs: Vec<Slab>,
-    pub(crate) data: RwLock<Batch>,
     /// `[n_visible]` for Gaussian visible units: their standard deviations. The
     /// engine then holds visible states in units of sigma, x = v / sigma, so
     /// that propup is x W + c as for binary units.
@@ -302,9 +299,7 @@ impl Engine {
             (0..rbm.n_hidden.div_ceil(8)).map(|g| Stream::new(seed, stream_ids(stream_base, g).0)).collect::<Vec<_>>();
         let vis =
             (0..rbm.n_visible.div_ceil(8)).map(|g| Stream::new(seed, stream_ids(stream_base, g).1)).collect::<Vec<_>>();
-        let mut e = Self::layout(rbm, (batch, chains), n_parts, n_threads.clamp(1, n_parts), (&hid, &vis));
-        e.data = RwLock::new(Batch { x: vec![0.0; batch * rbm.n_visible], xi: vec![0.0; batch * rbm.n_visible] });
-        e
+        Self::layout(rbm, (batch, chains), n_parts, n_threads.clamp(1, n_parts), (&hid, &vis))
     }
 
     fn layout(
@@ -367,6 +362,8 @@ impl Engine {
                     hc_corr: vec![0.0; m],
                     d_row: vec![0.0; b + c],
                     data_mean: vec![0.0; nv],
+                    x_data: Vec::new(),
+                    xi_data: Vec::new(),
                 };
                 Slab {
                     own: Mutex::new(own),
@@ -388,7 +385,6 @@ impl Engine {
             row_beta: None,
             n_parts,
             slabs,
-            data: RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }),
             sigma: None,
         }
     }
@@ -422,10 +418,8 @@ impl Engine {
             let velocity = self.velocity();
             let offsets = self.offsets();
             let tempering = (self.neg_rows, self.row_beta.take());
-            let data = std::mem::replace(&mut self.data, RwLock::new(Batch { x: Vec::new(), xi: Vec::new() }));
             let sigma = self.sigma.take().map(|s| s.into_inner().unwrap());
             *self = Self::layout(&rbm, (self.batch, self.chains), self.n_parts, t, (&streams.0, &streams.1));
-            self.data = data;
             if let Some(sigma) = sigma {
                 self.set_sigma(&sigma);
             }
@@ -732,11 +726,11 @@ impl Engine {
         let (b, nv) = (self.batch, self.n_visible);
         match rows {
             Rows::Data | Rows::Rounded => {
-                let data = self.data.read().unwrap();
-                let x = if rows == Rows::Data { &data.x } else { &data.xi };
-                own.nz.of(x, nv);
-                if !own.nz.is_sparse() {
-                    own.xbuf[..b * nv].copy_from_slice(x);
+                let Own { nz, xbuf, x_data, xi_data, .. } = own;
+                let x = if rows == Rows::Data { x_data } else { xi_data };
+                nz.of(x, nv);
+                if !nz.is_sparse() {
+                    xbuf[..b * nv].copy_from_slice(x);
                 }
             }
             Rows::Chain => {
@@ -937,7 +931,7 @@ impl Engine {
     /// Gathers the whole of x = [data; chains] `[batch + chains, n_visible]` into `own.xbuf`.
     pub(crate) fn gather_x(&self, own: &mut Own) {
         let (b, nv) = (self.batch, self.n_visible);
-        own.xbuf[..b * nv].copy_from_slice(&self.data.read().unwrap().x);
+        own.xbuf[..b * nv].copy_from_slice(&own.x_data);
         for s in &self.slabs {
             gather_cols(&mut own.xbuf[b * nv..], &s.v.read().unwrap(), nv, &s.vcols);
         }

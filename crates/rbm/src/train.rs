@@ -656,31 +656,31 @@ impl Update<'_> {
         let pcd = self.config.method == Method::Pcd;
         let gaussian = eng.sigma.is_some();
 
-        // Phase 0, thread 0: load the minibatch; round it for the monitor.
-        if ctx.tid == 0 {
-            let mut batch = eng.data.write().unwrap();
-            let batch = &mut *batch;
-            if let Err(e) = self.data.copy_rows(batch_index * b, &mut batch.x) {
-                batch.x.fill(0.0);
-                self.load_error.lock().unwrap().get_or_insert(e);
-            }
-            if let Some(sigma) = &eng.sigma {
-                // Gaussian units are held in units of sigma: x = v / sigma
-                let sigma = sigma.read().unwrap();
-                for row in batch.x.chunks_exact_mut(nv) {
-                    for (x, &s) in row.iter_mut().zip(sigma.iter()) {
-                        *x /= s;
-                    }
-                }
-            }
-            if pcd && !gaussian && self.config.monitor {
-                // only the pseudo-likelihood reads the rounded rows
-                for (xi, &x) in batch.xi.iter_mut().zip(&batch.x) {
-                    *xi = if x >= 0.5 { 1.0 } else { 0.0 };
+        // Phase 0: every thread loads its own copy of the minibatch (and
+        // rounds it for the monitor). Nothing shared is written, so no barrier
+        // follows: the last update ended with one.
+        let Own { x_data, xi_data, .. } = &mut *own;
+        x_data.resize(b * nv, 0.0);
+        if let Err(e) = self.data.copy_rows(batch_index * b, x_data) {
+            x_data.fill(0.0);
+            self.load_error.lock().unwrap().get_or_insert(e);
+        }
+        if let Some(sigma) = &eng.sigma {
+            // Gaussian units are held in units of sigma: x = v / sigma
+            let sigma = sigma.read().unwrap();
+            for row in x_data.chunks_exact_mut(nv) {
+                for (x, &s) in row.iter_mut().zip(sigma.iter()) {
+                    *x /= s;
                 }
             }
         }
-        ctx.sync();
+        if pcd && !gaussian && self.config.monitor {
+            // only the pseudo-likelihood reads the rounded rows
+            xi_data.resize(b * nv, 0.0);
+            for (xi, &x) in xi_data.iter_mut().zip(x_data.iter()) {
+                *xi = if x >= 0.5 { 1.0 } else { 0.0 };
+            }
+        }
 
         // Positive phase: h_pos means (and, for CD, the chain's start sample).
         eng.propup(slab, own, Rows::Data, 1.0, 0, !pcd);
@@ -688,8 +688,7 @@ impl Update<'_> {
             // Pseudo-likelihood, this slab's hidden units: pre = xi W + c; flipping
             // bit i moves it by d W[i, :], d = 1 - 2 xi_i, so no second product.
             eng.propup(slab, own, Rows::Rounded, 1.0, 0, false);
-            let xi = &eng.data.read().unwrap().xi;
-            let Own { pre_h, hbias, w, ldw, row_sums, group_sums, .. } = &mut *own;
+            let Own { pre_h, hbias, w, ldw, row_sums, group_sums, xi_data: xi, .. } = &mut *own;
             let d = &mut row_sums[..b];
             for (r, d) in d.iter_mut().enumerate() {
                 for (a, &h) in pre_h[r * m..(r + 1) * m].iter_mut().zip(hbias.iter()) {
@@ -723,7 +722,7 @@ impl Update<'_> {
                 } else if pcd && step == 1 {
                     let owns_bit = (cols.start + v0..cols.end + v0).contains(&bit);
                     Some(if owns_bit {
-                        self.pseudo_likelihood(own.vbias[bit - v0], bit, &mut own.row_sums)
+                        self.pseudo_likelihood(own.vbias[bit - v0], bit, &own.xi_data, &mut own.row_sums)
                     } else {
                         0.0
                     })
@@ -885,9 +884,9 @@ impl Update<'_> {
         if centering {
             // the offsets follow the data: μ with v_pos's mean, λ with h_pos's
             let rate = self.config.offset_rate;
-            let Own { v_offset, h_offset, q_mean, data_mean, .. } = &mut *own;
+            let Own { v_offset, h_offset, q_mean, data_mean, x_data, .. } = &mut *own;
             data_mean.iter_mut().for_each(|a| *a = 0.0);
-            for row in eng.data.read().unwrap().x.chunks_exact(nv) {
+            for row in x_data.chunks_exact(nv) {
                 for (a, &x) in data_mean.iter_mut().zip(row) {
                     *a += x;
                 }
@@ -905,7 +904,7 @@ impl Update<'_> {
     fn squared_error(&self, own: &Own, mv: usize, v0: usize, cols: std::ops::Range<usize>) -> f64 {
         // data row r against chain r's mean, for the rows both have
         let (b, nv) = (self.engine.batch.min(self.engine.chains), self.engine.n_visible);
-        let x = &self.engine.data.read().unwrap().x;
+        let x = &own.x_data;
         let sigma = self.engine.sigma.as_ref().expect("Gaussian units").read().unwrap();
         let mut total = 0f32;
         for r in 0..b {
@@ -921,8 +920,9 @@ impl Update<'_> {
     /// The stochastic pseudo-likelihood summed over the minibatch:
     /// Σ_rows n_visible · log sigm(F(xi flipped at bit) - F(xi)), with
     /// F(x~) - F(x) = -d b_i - Σ_j [softplus(pre_j + d W_ij) - softplus(pre_j)],
-    /// the hidden sums taken part by part in part order.
-    fn pseudo_likelihood(&self, vbias_bit: f32, bit: usize, hid: &mut [f32]) -> f64 {
+    /// the hidden sums taken part by part in part order. `xi` `[batch, n_visible]`
+    /// is the rounded minibatch.
+    fn pseudo_likelihood(&self, vbias_bit: f32, bit: usize, xi: &[f32], hid: &mut [f32]) -> f64 {
         let (b, nv) = (self.engine.batch, self.engine.n_visible);
         hid.iter_mut().for_each(|h| *h = 0.0);
         for diff in self.pl_diff {
@@ -930,7 +930,6 @@ impl Update<'_> {
                 *h += d;
             }
         }
-        let xi = &self.engine.data.read().unwrap().xi;
         let mut total = 0f64;
         for (r, &hid) in hid.iter().enumerate().take(b) {
             let d = 1.0 - 2.0 * xi[r * nv + bit];
@@ -945,8 +944,7 @@ impl Update<'_> {
     /// Σ_i x_i log sigm(a_i) + (1 - x_i) log(1 - sigm(a_i)) = -Σ_i x_i softplus(-a_i) + (1 - x_i) softplus(a_i).
     fn reconstruction(&self, own: &Own, mv: usize, v0: usize, cols: std::ops::Range<usize>) -> f64 {
         let (b, nv) = (self.engine.batch, self.engine.n_visible);
-        let x = &self.engine.data.read().unwrap().x;
-        let (pre, x) = (&own.pre_v[cols.start..], &x[v0 + cols.start..]);
+        let (pre, x) = (&own.pre_v[cols.start..], &own.x_data[v0 + cols.start..]);
         reconstruction_group(pre, mv, x, nv, cols.len(), b) as f64
     }
 }
