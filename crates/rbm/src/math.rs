@@ -727,20 +727,19 @@ pub fn sparse_enough(nonzeros: usize, total: usize) -> bool {
 
 /// The number of nonzero values, counted branch-free (a pass much cheaper
 /// than compacting them, done first so that dense operands skip compaction).
+/// Blocks of 2^31 values keep each block's u32 count from overflowing; the
+/// plain sum vectorises to a compare and a subtract per 8 values (an array
+/// of 8 lane counters was compiled into shuffles instead: 1.06 µs against
+/// 0.17 µs for 5,000 values, measured).
 pub fn count_nonzero(x: &[f32]) -> usize {
-    crate::raw::dispatch(
-        #[inline(always)]
-        || {
-            let mut acc = [0u32; 8];
-            let mut chunks = x.chunks_exact(8);
-            for c in &mut chunks {
-                for l in 0..8 {
-                    acc[l] += (c[l] != 0.0) as u32;
-                }
-            }
-            acc.iter().map(|&a| a as usize).sum::<usize>() + chunks.remainder().iter().filter(|&&v| v != 0.0).count()
-        },
-    )
+    x.chunks(1 << 31)
+        .map(|block| {
+            crate::raw::dispatch(
+                #[inline(always)]
+                || block.iter().map(|&v| (v != 0.0) as u32).sum::<u32>() as usize,
+            )
+        })
+        .sum()
 }
 
 /// Density of nonzeros above which a product is done densely (the measured
@@ -1011,6 +1010,23 @@ mod tests {
                 assert_eq!(bits(&bin), bits(&want_bin), "Bernoulli draws, width {width}, rows {rows}");
                 assert_eq!(bits(&normal), bits(&want_normal), "normal draws, width {width}, rows {rows}");
             }
+        }
+    }
+
+    #[test]
+    fn count_nonzero_counts_what_a_filter_counts() {
+        // every length up to 40 (whole vectors and remainders), zeros of both
+        // signs (not counted) and NaN (counted: it is not equal to zero)
+        for n in 0..40 {
+            let x: Vec<f32> = (0..n)
+                .map(|i| match i % 5 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => f32::NAN,
+                    _ => i as f32 * 0.5 - 3.0,
+                })
+                .collect();
+            assert_eq!(count_nonzero(&x), x.iter().filter(|&&v| v != 0.0).count(), "length {n}");
         }
     }
 
