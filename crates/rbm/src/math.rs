@@ -215,20 +215,24 @@ pub fn bias_sigmoid_sample(pre: &mut [f32], ld: usize, bias: &[f32], mean: &mut 
     )
 }
 
-/// `out` `[rows, 8]`: the stream's next `rows` draws of eight uniforms in
-/// [0, 1), multiples of 2^-24 (as [`Stream::fill_uniform`]). Callers pass a
-/// local copy of a slice's stream and store it back after the loop: drawing
-/// through the slice's `&mut` stores the state and reloads it at every draw,
-/// partly by halves that stall on the store (7840 draws: 6.4 µs, against
-/// 2.5 µs from a copy held in registers).
+/// `u` `[groups, rows, 8]`: each group's next `rows` draws of eight uniforms
+/// in [0, 1), multiples of 2^-24 (as [`Stream::fill_uniform`]), from its
+/// stream `streams[g]`. Each stream is copied into a local for its rows and
+/// stored back after: drawing through the slice's `&mut` stores the state and
+/// reloads it at every draw, partly by halves that stall on the store (7840
+/// draws: 6.4 µs, against 2.5 µs from a copy held in registers).
 #[inline(always)]
-fn uniform_rows(st: &mut Stream, out: &mut [f32]) {
+fn group_uniforms(streams: &mut [Stream], rows: usize, u: &mut [f32]) {
     const SCALE: f32 = 1.0 / (1u32 << 24) as f32;
-    for c in out.chunks_exact_mut(8) {
-        let r = st.next8();
-        for l in 0..8 {
-            c[l] = (r[l] >> 8) as f32 * SCALE;
+    for (st, u) in streams.iter_mut().zip(u.chunks_exact_mut(8 * rows)) {
+        let mut st_local = st.clone();
+        for c in u.chunks_exact_mut(8) {
+            let r = st_local.next8();
+            for l in 0..8 {
+                c[l] = (r[l] >> 8) as f32 * SCALE;
+            }
         }
+        *st = st_local;
     }
 }
 
@@ -282,11 +286,7 @@ pub fn draw_groups(
     crate::raw::dispatch(
         #[inline(always)]
         || {
-            for (st, u) in streams.iter_mut().zip(scratch.chunks_exact_mut(8 * rows)) {
-                let mut st_local = st.clone();
-                uniform_rows(&mut st_local, u);
-                *st = st_local;
-            }
+            group_uniforms(streams, rows, scratch);
             for (k, u) in scratch.chunks_exact(8 * rows).enumerate() {
                 let (j0, w) = (8 * k, 8.min(width - 8 * k));
                 for (r, u) in u.chunks_exact(8).enumerate() {
@@ -370,11 +370,7 @@ pub fn normal_groups(
     crate::raw::dispatch(
         #[inline(always)]
         || {
-            for (st, u) in streams.iter_mut().zip(scratch.chunks_exact_mut(8 * rows)) {
-                let mut st_local = st.clone();
-                uniform_rows(&mut st_local, u);
-                *st = st_local;
-            }
+            group_uniforms(streams, rows, scratch);
             // Box-Muller in place, two rows of eight at a time (eight pairs:
             // one vector of radii' inputs and one of angles')
             for z in scratch[..n.div_ceil(16) * 16].chunks_exact_mut(16) {
